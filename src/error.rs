@@ -1,0 +1,406 @@
+//! The operator's one error type, and the one place where every AWS failure is classified.
+//!
+//! The reconcile decision only ever looks at [`AwsErrorClass`]; which AWS error code lands in
+//! which class is decided by [`classify`] alone, and its tests pin that mapping.
+
+use std::error::Error as StdError;
+use std::fmt;
+use std::time::Duration;
+
+use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::operation::RequestId;
+
+/// Everything that can go wrong in the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A call to the Kubernetes API failed.
+    #[error("Kubernetes API: {0}")]
+    Kube(#[from] kube::Error),
+
+    /// Adding or removing the finalizer failed.
+    #[error("finalizer: {0}")]
+    Finalizer(String),
+
+    /// Cleanup of a deleted object could not finish yet; the finalizer stays and the object is
+    /// looked at again after the given delay. Not a fault of the operator: deletion in AWS is
+    /// being retried, or is blocked until a person acts (the status says which).
+    #[error("deletion in AWS not finished, next attempt in {after:?}")]
+    DeletePending {
+        /// When to try again.
+        after: Duration,
+    },
+
+    /// The operator was started with settings it cannot work with.
+    #[error("configuration: {0}")]
+    Config(String),
+
+    /// Leader election failed.
+    #[error("leader election: {0}")]
+    LeaderElection(#[from] kube_lease_manager::LeaseManagerError),
+
+    /// Serving HTTP failed.
+    #[error("HTTP server: {0}")]
+    Http(#[from] std::io::Error),
+}
+
+impl Error {
+    /// Wraps an error from kube-runtime's finalizer helper, keeping a cleanup that is still
+    /// pending recognisable for the error policy.
+    pub fn from_finalizer(err: kube::runtime::finalizer::Error<Error>) -> Error {
+        use kube::runtime::finalizer::Error as F;
+        match err {
+            F::ApplyFailed(inner) | F::CleanupFailed(inner) => inner,
+            other => Error::Finalizer(other.to_string()),
+        }
+    }
+}
+
+/// How the operator must treat a failed AWS call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AwsErrorClass {
+    /// The partner event source already exists (`ResourceAlreadyExistsException`).
+    AlreadyExists,
+    /// The partner event source does not exist (`ResourceNotFoundException`).
+    NotFound,
+    /// Transient: try again with backoff (throttling, concurrent modification, quota,
+    /// AWS-side faults, timeouts, broken connections).
+    Retryable,
+    /// Trying again will not help until a person acts.
+    Terminal(TerminalCause),
+}
+
+/// Why an AWS error is terminal: each maps to a `Ready` condition reason a person can act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TerminalCause {
+    /// The partner API is disabled for this account (`OperationDisabledException`).
+    OperationDisabled,
+    /// The credentials are valid but lack permission.
+    AccessDenied,
+    /// The credentials are missing, unknown, expired or do not sign correctly.
+    InvalidCredentials,
+    /// AWS rejected the request itself (validation).
+    InvalidRequest,
+    /// Any other error AWS does not expect to go away by itself.
+    Other,
+}
+
+impl TerminalCause {
+    /// The `Ready` condition reason for this cause.
+    pub fn reason(self) -> &'static str {
+        match self {
+            TerminalCause::OperationDisabled => "OperationDisabled",
+            TerminalCause::AccessDenied => "AccessDenied",
+            TerminalCause::InvalidCredentials => "InvalidCredentials",
+            TerminalCause::InvalidRequest => "InvalidRequest",
+            TerminalCause::Other => "Terminal",
+        }
+    }
+}
+
+/// A failed EventBridge call, reduced to what the operator reasons about and reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AwsError {
+    /// How to treat it.
+    pub class: AwsErrorClass,
+    /// The AWS error code (`ThrottlingException`, ...) or, when AWS never answered, a
+    /// description of the transport failure (`Timeout`, `ConnectionError`).
+    pub code: String,
+    /// AWS's message, or the transport error.
+    pub message: String,
+    /// AWS's request id, when AWS answered.
+    pub request_id: Option<String>,
+}
+
+impl fmt::Display for AwsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.code)?;
+        if !self.message.is_empty() {
+            write!(f, ": {}", self.message)?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, " (request id {id})")?;
+        }
+        Ok(())
+    }
+}
+
+impl StdError for AwsError {}
+
+/// Error codes that mean "try again later". `LimitExceededException` is here because the
+/// design asks for it to be retried: a quota raise or a deleted source frees room without any
+/// change to the object.
+const RETRYABLE_CODES: &[&str] = &[
+    "ConcurrentModificationException",
+    "LimitExceededException",
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "PriorRequestNotComplete",
+    "EC2ThrottledException",
+    "InternalException",
+    "InternalFailure",
+    "InternalError",
+    "InternalServerError",
+    "ServiceUnavailable",
+    "ServiceUnavailableException",
+    "RequestTimeout",
+    "RequestTimeoutException",
+    "RequestExpired",
+    "RequestTimeTooSkewed",
+];
+
+const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDeniedException",
+    "AccessDenied",
+    "UnauthorizedOperation",
+    "NotAuthorized",
+];
+
+const INVALID_CREDENTIALS_CODES: &[&str] = &[
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
+    "InvalidSignatureException",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "MissingAuthenticationToken",
+    "MissingAuthenticationTokenException",
+    "IncompleteSignature",
+    "IncompleteSignatureException",
+];
+
+const INVALID_REQUEST_CODES: &[&str] = &[
+    "ValidationException",
+    "InvalidParameterValue",
+    "InvalidParameterCombination",
+    "MissingParameter",
+    "SerializationException",
+];
+
+/// Classifies an AWS error by its code and, for codes the operator does not know, by the HTTP
+/// status: 5xx and 429 are transient, everything else needs a person.
+pub fn classify(code: &str, http_status: Option<u16>) -> AwsErrorClass {
+    match code {
+        "ResourceAlreadyExistsException" => AwsErrorClass::AlreadyExists,
+        "ResourceNotFoundException" => AwsErrorClass::NotFound,
+        "OperationDisabledException" => AwsErrorClass::Terminal(TerminalCause::OperationDisabled),
+        c if RETRYABLE_CODES.contains(&c) => AwsErrorClass::Retryable,
+        c if ACCESS_DENIED_CODES.contains(&c) => {
+            AwsErrorClass::Terminal(TerminalCause::AccessDenied)
+        }
+        c if INVALID_CREDENTIALS_CODES.contains(&c) => {
+            AwsErrorClass::Terminal(TerminalCause::InvalidCredentials)
+        }
+        c if INVALID_REQUEST_CODES.contains(&c) => {
+            AwsErrorClass::Terminal(TerminalCause::InvalidRequest)
+        }
+        _ => match http_status {
+            Some(s) if s >= 500 || s == 429 => AwsErrorClass::Retryable,
+            _ => AwsErrorClass::Terminal(TerminalCause::Other),
+        },
+    }
+}
+
+/// Whether any error in the chain is the credential provider failing to produce credentials.
+fn is_credentials_error(err: &(dyn StdError + 'static)) -> bool {
+    let mut current: Option<&(dyn StdError + 'static)> = Some(err);
+    while let Some(e) = current {
+        if e.is::<aws_credential_types::provider::error::CredentialsError>() {
+            return true;
+        }
+        current = e.source();
+    }
+    false
+}
+
+/// Renders an error with its sources, which is where the SDK keeps the useful part.
+fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut current = err.source();
+    while let Some(e) = current {
+        out.push_str(": ");
+        out.push_str(&e.to_string());
+        current = e.source();
+    }
+    out
+}
+
+impl AwsError {
+    /// Reduces an SDK error to an [`AwsError`], classifying it with [`classify`].
+    pub fn from_sdk<E>(err: SdkError<E, aws_sdk_eventbridge::config::http::HttpResponse>) -> Self
+    where
+        E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
+    {
+        let request_id = err.request_id().map(str::to_owned);
+        match &err {
+            SdkError::ServiceError(ctx) => {
+                let status = ctx.raw().status().as_u16();
+                let code = ctx.err().code().unwrap_or("UnknownError").to_owned();
+                AwsError {
+                    class: classify(&code, Some(status)),
+                    message: ctx.err().message().unwrap_or_default().to_owned(),
+                    code,
+                    request_id,
+                }
+            }
+            SdkError::TimeoutError(_) => AwsError {
+                class: AwsErrorClass::Retryable,
+                code: "Timeout".into(),
+                message: chain(&err),
+                request_id,
+            },
+            SdkError::DispatchFailure(failure) => {
+                let (class, code) = if is_credentials_error(&err) {
+                    (
+                        AwsErrorClass::Terminal(TerminalCause::InvalidCredentials),
+                        "CredentialsError",
+                    )
+                } else if failure.is_timeout() {
+                    (AwsErrorClass::Retryable, "Timeout")
+                } else if failure.is_user() {
+                    (
+                        AwsErrorClass::Terminal(TerminalCause::InvalidRequest),
+                        "DispatchFailure",
+                    )
+                } else {
+                    (AwsErrorClass::Retryable, "ConnectionError")
+                };
+                AwsError {
+                    class,
+                    code: code.into(),
+                    message: chain(&err),
+                    request_id,
+                }
+            }
+            SdkError::ResponseError(ctx) => {
+                // AWS answered something the SDK could not parse: a proxy error page or a
+                // truncated body. Judge it by the status code like an unknown error code.
+                let status = ctx.raw().status().as_u16();
+                AwsError {
+                    class: classify("", Some(status)),
+                    code: format!("HTTP{status}"),
+                    message: chain(&err),
+                    request_id,
+                }
+            }
+            _ => {
+                let credentials = is_credentials_error(&err);
+                AwsError {
+                    class: AwsErrorClass::Terminal(if credentials {
+                        TerminalCause::InvalidCredentials
+                    } else {
+                        TerminalCause::InvalidRequest
+                    }),
+                    code: if credentials {
+                        "CredentialsError".into()
+                    } else {
+                        "ConstructionFailure".into()
+                    },
+                    message: chain(&err),
+                    request_id,
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn already_exists_and_not_found_are_their_own_classes() {
+        assert_eq!(
+            classify("ResourceAlreadyExistsException", Some(400)),
+            AwsErrorClass::AlreadyExists
+        );
+        assert_eq!(
+            classify("ResourceNotFoundException", Some(400)),
+            AwsErrorClass::NotFound
+        );
+    }
+
+    #[test]
+    fn transient_codes_are_retryable() {
+        for code in [
+            "ConcurrentModificationException",
+            "LimitExceededException",
+            "ThrottlingException",
+            "InternalException",
+            "ServiceUnavailableException",
+        ] {
+            assert_eq!(
+                classify(code, Some(400)),
+                AwsErrorClass::Retryable,
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn terminal_codes_name_their_cause() {
+        let cases = [
+            (
+                "OperationDisabledException",
+                TerminalCause::OperationDisabled,
+            ),
+            ("AccessDeniedException", TerminalCause::AccessDenied),
+            (
+                "UnrecognizedClientException",
+                TerminalCause::InvalidCredentials,
+            ),
+            (
+                "InvalidSignatureException",
+                TerminalCause::InvalidCredentials,
+            ),
+            ("ExpiredTokenException", TerminalCause::InvalidCredentials),
+            ("ValidationException", TerminalCause::InvalidRequest),
+        ];
+        for (code, cause) in cases {
+            assert_eq!(
+                classify(code, Some(400)),
+                AwsErrorClass::Terminal(cause),
+                "{code}"
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_codes_are_judged_by_http_status() {
+        assert_eq!(
+            classify("SomethingNew", Some(503)),
+            AwsErrorClass::Retryable
+        );
+        assert_eq!(
+            classify("SomethingNew", Some(429)),
+            AwsErrorClass::Retryable
+        );
+        assert_eq!(
+            classify("SomethingNew", Some(400)),
+            AwsErrorClass::Terminal(TerminalCause::Other)
+        );
+        assert_eq!(
+            classify("SomethingNew", None),
+            AwsErrorClass::Terminal(TerminalCause::Other)
+        );
+    }
+
+    #[test]
+    fn display_carries_code_message_and_request_id() {
+        let e = AwsError {
+            class: AwsErrorClass::Retryable,
+            code: "ThrottlingException".into(),
+            message: "Rate exceeded".into(),
+            request_id: Some("req-1".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "ThrottlingException: Rate exceeded (request id req-1)"
+        );
+    }
+}

@@ -1,0 +1,514 @@
+//! The EventBridge side of the operator, in one place: every partner API call goes through
+//! [`EventBridge`], which waits on the shared rate limiter, records metrics, and turns SDK
+//! results into the plain values of [`crate::decision`].
+
+use std::collections::HashMap;
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_eventbridge::config::Region;
+use aws_sdk_eventbridge::{Client, Config};
+use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::decision::{Answer, AwsCall, SourceAccount};
+use crate::error::{AwsError, AwsErrorClass};
+use crate::metrics::Metrics;
+use crate::resource::PartnerEventSourceSpec;
+
+/// Builds the token bucket that every AWS call of the process draws from: `rps` tokens a
+/// second, at most `burst` at once.
+pub fn rate_limiter(rps: f64, burst: u32) -> Result<DefaultDirectRateLimiter, String> {
+    if !(rps.is_finite() && rps > 0.0) {
+        return Err(format!("--aws-rps must be a positive number, got {rps}"));
+    }
+    let burst = NonZeroU32::new(burst).ok_or("--aws-burst must be at least 1")?;
+    let period = Duration::from_secs_f64(1.0 / rps);
+    let quota = Quota::with_period(period)
+        .ok_or_else(|| format!("--aws-rps {rps} is too large"))?
+        .allow_burst(burst);
+    Ok(RateLimiter::direct(quota))
+}
+
+/// The partner API of EventBridge, shared by all reconciles.
+pub struct EventBridge {
+    /// Configuration every regional client starts from (credentials, endpoint, timeouts).
+    base: Config,
+    /// One client per region, made on first use.
+    clients: Mutex<HashMap<String, Client>>,
+    limiter: Arc<DefaultDirectRateLimiter>,
+    metrics: Arc<Metrics>,
+}
+
+impl EventBridge {
+    /// Wraps an SDK configuration. The SDK's own retries should be off: the operator retries
+    /// per object with its own backoff, and counts every attempt against the rate limiter.
+    pub fn new(
+        base: Config,
+        limiter: Arc<DefaultDirectRateLimiter>,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        EventBridge {
+            base,
+            clients: Mutex::new(HashMap::new()),
+            limiter,
+            metrics,
+        }
+    }
+
+    fn client(&self, region: &str) -> Client {
+        // The map only caches clients; a poisoned lock still holds usable ones.
+        let mut clients = self
+            .clients
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clients
+            .entry(region.to_owned())
+            .or_insert_with(|| {
+                Client::from_conf(
+                    self.base
+                        .to_builder()
+                        .region(Region::new(region.to_owned()))
+                        .build(),
+                )
+            })
+            .clone()
+    }
+
+    /// Performs one call the decision asked for, with arguments from the spec.
+    pub async fn perform(
+        &self,
+        call: AwsCall,
+        region: &str,
+        spec: &PartnerEventSourceSpec,
+    ) -> Answer {
+        match call {
+            AwsCall::Create => Answer::Create(self.create(region, &spec.name, &spec.account).await),
+            AwsCall::ListAccounts => Answer::ListAccounts(self.accounts(region, &spec.name).await),
+            AwsCall::Describe => Answer::Describe(self.describe(region, &spec.name).await),
+            AwsCall::Delete => Answer::Delete(self.delete(region, &spec.name, &spec.account).await),
+        }
+    }
+
+    /// Waits for a token, then times and counts the call.
+    async fn measured<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, AwsError>>,
+    ) -> Result<T, AwsError> {
+        self.limiter.until_ready().await;
+        let started = Instant::now();
+        let result = call.await;
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(e) => e.code.as_str(),
+        };
+        self.metrics.aws_call(operation, outcome, started.elapsed());
+        if let Err(e) = &result {
+            tracing::debug!(
+                operation,
+                code = %e.code,
+                request_id = e.request_id.as_deref().unwrap_or("-"),
+                "EventBridge call failed: {}",
+                e.message
+            );
+        }
+        result
+    }
+
+    /// `CreatePartnerEventSource`; returns the new source's ARN.
+    pub async fn create(
+        &self,
+        region: &str,
+        name: &str,
+        account: &str,
+    ) -> Result<String, AwsError> {
+        let client = self.client(region);
+        self.measured(AwsCall::Create.operation(), async {
+            let out = client
+                .create_partner_event_source()
+                .name(name)
+                .account(account)
+                .send()
+                .await
+                .map_err(AwsError::from_sdk)?;
+            out.event_source_arn
+                .ok_or_else(|| missing("CreatePartnerEventSource", "EventSourceArn"))
+        })
+        .await
+    }
+
+    /// `DescribePartnerEventSource`; returns the source's ARN.
+    pub async fn describe(&self, region: &str, name: &str) -> Result<String, AwsError> {
+        let client = self.client(region);
+        self.measured(AwsCall::Describe.operation(), async {
+            let out = client
+                .describe_partner_event_source()
+                .name(name)
+                .send()
+                .await
+                .map_err(AwsError::from_sdk)?;
+            out.arn
+                .ok_or_else(|| missing("DescribePartnerEventSource", "Arn"))
+        })
+        .await
+    }
+
+    /// `ListPartnerEventSourceAccounts`, following `NextToken` through every page.
+    pub async fn accounts(&self, region: &str, name: &str) -> Result<Vec<SourceAccount>, AwsError> {
+        let client = self.client(region);
+        let mut accounts = Vec::new();
+        let mut next_token: Option<String> = None;
+        loop {
+            let page = self
+                .measured(AwsCall::ListAccounts.operation(), async {
+                    client
+                        .list_partner_event_source_accounts()
+                        .event_source_name(name)
+                        .set_next_token(next_token.clone())
+                        .send()
+                        .await
+                        .map_err(AwsError::from_sdk)
+                })
+                .await?;
+            accounts.extend(
+                page.partner_event_source_accounts()
+                    .iter()
+                    .map(|a| SourceAccount {
+                        account: a.account().unwrap_or_default().to_owned(),
+                        state: a.state().map(|s| s.as_str().to_owned()),
+                        creation_time: a.creation_time().and_then(timestamp),
+                        expiration_time: a.expiration_time().and_then(timestamp),
+                    }),
+            );
+            match page.next_token {
+                Some(token) if !token.is_empty() => next_token = Some(token),
+                _ => return Ok(accounts),
+            }
+        }
+    }
+
+    /// `DeletePartnerEventSource`.
+    pub async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
+        let client = self.client(region);
+        self.measured(AwsCall::Delete.operation(), async {
+            client
+                .delete_partner_event_source()
+                .name(name)
+                .account(account)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(AwsError::from_sdk)
+        })
+        .await
+    }
+}
+
+/// AWS answered without a member the model promises; treat it as a transient fault.
+fn missing(operation: &str, member: &str) -> AwsError {
+    AwsError {
+        class: AwsErrorClass::Retryable,
+        code: "IncompleteResponse".into(),
+        message: format!("{operation} answered without {member}"),
+        request_id: None,
+    }
+}
+
+/// Kubernetes keeps times to the second; so do we, so that unchanged times compare equal.
+fn timestamp(t: &aws_smithy_types::DateTime) -> Option<Timestamp> {
+    Timestamp::from_second(t.secs()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every exception the model lists for each operation the operator uses, plus the common
+    //! AWS errors, sent through the real SDK as wire responses (`aws-smithy-mocks` stands in
+    //! for the HTTP layer), must land in the class the reconcile decision expects.
+
+    use super::*;
+    use aws_sdk_eventbridge::Client as SdkClient;
+    use aws_sdk_eventbridge::operation::list_partner_event_source_accounts::ListPartnerEventSourceAccountsOutput;
+    use aws_sdk_eventbridge::types::{EventSourceState, PartnerEventSourceAccount};
+    use aws_smithy_mocks::{Rule, RuleMode, create_mock_http_client, mock};
+    use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+    use aws_smithy_runtime_api::http::StatusCode;
+    use aws_smithy_types::body::SdkBody;
+
+    use crate::error::TerminalCause;
+
+    const NAME: &str = "aws.partner/acme.com/c/orders";
+    const ACCOUNT: &str = "123456789012";
+
+    fn eventbridge(rules: &[&Rule]) -> EventBridge {
+        let mut interceptor =
+            aws_smithy_mocks::MockResponseInterceptor::new().rule_mode(RuleMode::Sequential);
+        for rule in rules {
+            interceptor = interceptor.with_rule(rule);
+        }
+        let config = Config::builder()
+            .with_test_defaults_v2()
+            .http_client(create_mock_http_client())
+            .interceptor(interceptor)
+            .build();
+        let limiter = Arc::new(rate_limiter(1000.0, 1000).unwrap());
+        EventBridge::new(config, limiter, Arc::new(Metrics::new()))
+    }
+
+    /// A JSON 1.1 error response as EventBridge sends it.
+    fn wire_error(status: u16, code: &str) -> HttpResponse {
+        let body = format!(r#"{{"__type":"{code}","message":"{code} from the wire"}}"#);
+        let mut response =
+            HttpResponse::new(StatusCode::try_from(status).unwrap(), SdkBody::from(body));
+        response.headers_mut().insert("x-amzn-requestid", "req-42");
+        response
+            .headers_mut()
+            .insert("content-type", "application/x-amz-json-1.1");
+        response
+    }
+
+    /// The model's exceptions for an operation, then the common ones every AWS API can return.
+    fn cases(modeled: &[&'static str]) -> Vec<(u16, &'static str, AwsErrorClass)> {
+        let mut all: Vec<(u16, &'static str, AwsErrorClass)> = modeled
+            .iter()
+            .map(|code| {
+                let class = match *code {
+                    "ResourceAlreadyExistsException" => AwsErrorClass::AlreadyExists,
+                    "ResourceNotFoundException" => AwsErrorClass::NotFound,
+                    "OperationDisabledException" => {
+                        AwsErrorClass::Terminal(TerminalCause::OperationDisabled)
+                    }
+                    "InternalException"
+                    | "ConcurrentModificationException"
+                    | "LimitExceededException" => AwsErrorClass::Retryable,
+                    other => panic!("no expectation for {other}"),
+                };
+                let status = if *code == "InternalException" {
+                    500
+                } else {
+                    400
+                };
+                (status, *code, class)
+            })
+            .collect();
+        all.extend([
+            (400, "ThrottlingException", AwsErrorClass::Retryable),
+            (503, "ServiceUnavailableException", AwsErrorClass::Retryable),
+            (
+                400,
+                "AccessDeniedException",
+                AwsErrorClass::Terminal(TerminalCause::AccessDenied),
+            ),
+            (
+                400,
+                "UnrecognizedClientException",
+                AwsErrorClass::Terminal(TerminalCause::InvalidCredentials),
+            ),
+            (
+                403,
+                "InvalidSignatureException",
+                AwsErrorClass::Terminal(TerminalCause::InvalidCredentials),
+            ),
+            (
+                400,
+                "ValidationException",
+                AwsErrorClass::Terminal(TerminalCause::InvalidRequest),
+            ),
+            (502, "BadGatewayFromAProxy", AwsErrorClass::Retryable),
+        ]);
+        all
+    }
+
+    fn check(
+        operation: &str,
+        code: &str,
+        result: Result<impl std::fmt::Debug, AwsError>,
+        class: AwsErrorClass,
+    ) {
+        let e = result.expect_err(code);
+        assert_eq!(e.class, class, "{operation} {code}: {e:?}");
+        assert_eq!(e.code, code, "{operation}");
+        assert_eq!(
+            e.request_id.as_deref(),
+            Some("req-42"),
+            "{operation} {code}"
+        );
+        assert!(
+            e.message.contains("from the wire"),
+            "{operation} {code}: {e:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn create_partner_event_source_errors_are_classified() {
+        let modeled = [
+            "ResourceAlreadyExistsException",
+            "InternalException",
+            "ConcurrentModificationException",
+            "LimitExceededException",
+            "OperationDisabledException",
+        ];
+        for (status, code, class) in cases(&modeled) {
+            let rule = mock!(SdkClient::create_partner_event_source)
+                .then_http_response(move || wire_error(status, code));
+            let eb = eventbridge(&[&rule]);
+            check(
+                "Create",
+                code,
+                eb.create("eu-west-1", NAME, ACCOUNT).await,
+                class,
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn describe_partner_event_source_errors_are_classified() {
+        let modeled = [
+            "ResourceNotFoundException",
+            "InternalException",
+            "OperationDisabledException",
+        ];
+        for (status, code, class) in cases(&modeled) {
+            let rule = mock!(SdkClient::describe_partner_event_source)
+                .then_http_response(move || wire_error(status, code));
+            let eb = eventbridge(&[&rule]);
+            check(
+                "Describe",
+                code,
+                eb.describe("eu-west-1", NAME).await,
+                class,
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn list_partner_event_source_accounts_errors_are_classified() {
+        let modeled = [
+            "ResourceNotFoundException",
+            "InternalException",
+            "OperationDisabledException",
+        ];
+        for (status, code, class) in cases(&modeled) {
+            let rule = mock!(SdkClient::list_partner_event_source_accounts)
+                .then_http_response(move || wire_error(status, code));
+            let eb = eventbridge(&[&rule]);
+            check(
+                "ListAccounts",
+                code,
+                eb.accounts("eu-west-1", NAME).await,
+                class,
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn delete_partner_event_source_errors_are_classified() {
+        let modeled = [
+            "InternalException",
+            "ConcurrentModificationException",
+            "OperationDisabledException",
+        ];
+        for (status, code, class) in cases(&modeled) {
+            let rule = mock!(SdkClient::delete_partner_event_source)
+                .then_http_response(move || wire_error(status, code));
+            let eb = eventbridge(&[&rule]);
+            check(
+                "Delete",
+                code,
+                eb.delete("eu-west-1", NAME, ACCOUNT).await,
+                class,
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn successful_calls_become_plain_values() {
+        let arn = "arn:aws:events:eu-west-1::event-source/aws.partner/acme.com/c/orders";
+        let create = mock!(SdkClient::create_partner_event_source)
+            .match_requests(|r| r.name() == Some(NAME) && r.account() == Some(ACCOUNT))
+            .then_http_response(move || {
+                HttpResponse::new(
+                    StatusCode::try_from(200).unwrap(),
+                    SdkBody::from(format!(r#"{{"EventSourceArn":"{arn}"}}"#)),
+                )
+            });
+        let describe =
+            mock!(SdkClient::describe_partner_event_source).then_http_response(move || {
+                HttpResponse::new(
+                    StatusCode::try_from(200).unwrap(),
+                    SdkBody::from(format!(r#"{{"Arn":"{arn}","Name":"{NAME}"}}"#)),
+                )
+            });
+        let delete = mock!(SdkClient::delete_partner_event_source).then_http_response(|| {
+            HttpResponse::new(StatusCode::try_from(200).unwrap(), SdkBody::from("{}"))
+        });
+        let eb = eventbridge(&[&create, &describe, &delete]);
+        assert_eq!(eb.create("eu-west-1", NAME, ACCOUNT).await.unwrap(), arn);
+        assert_eq!(eb.describe("eu-west-1", NAME).await.unwrap(), arn);
+        eb.delete("eu-west-1", NAME, ACCOUNT).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn account_listing_follows_every_page() {
+        let page = |account: &str, state: EventSourceState, token: Option<&str>| {
+            let entry = PartnerEventSourceAccount::builder()
+                .account(account)
+                .state(state)
+                .creation_time(aws_smithy_types::DateTime::from_secs(1_800_000_000))
+                .build();
+            ListPartnerEventSourceAccountsOutput::builder()
+                .partner_event_source_accounts(entry)
+                .set_next_token(token.map(str::to_owned))
+                .build()
+        };
+        let first = mock!(SdkClient::list_partner_event_source_accounts)
+            .match_requests(|r| r.next_token().is_none())
+            .then_output(move || page("111111111111", EventSourceState::Pending, Some("page-2")));
+        let second = mock!(SdkClient::list_partner_event_source_accounts)
+            .match_requests(|r| r.next_token() == Some("page-2"))
+            .then_output(move || page(ACCOUNT, EventSourceState::Active, None));
+        let eb = eventbridge(&[&first, &second]);
+        let accounts = eb.accounts("eu-west-1", NAME).await.unwrap();
+        assert_eq!(accounts.len(), 2);
+        assert_eq!(accounts[1].account, ACCOUNT);
+        assert_eq!(accounts[1].state.as_deref(), Some("ACTIVE"));
+        assert_eq!(
+            accounts[0].creation_time.map(|t| t.as_second()),
+            Some(1_800_000_000)
+        );
+    }
+
+    #[tokio::test]
+    async fn every_call_is_counted_by_operation_and_outcome() {
+        let rule = mock!(SdkClient::create_partner_event_source)
+            .then_http_response(|| wire_error(400, "ThrottlingException"));
+        let eb = eventbridge(&[&rule]);
+        let _ = eb.create("eu-west-1", NAME, ACCOUNT).await;
+        let text = eb.metrics.render(&Default::default());
+        assert!(text.contains(
+            r#"aws_requests_total{operation="CreatePartnerEventSource",outcome="ThrottlingException"} 1"#
+        ), "{text}");
+    }
+
+    #[test]
+    fn timeouts_are_retryable() {
+        let err: aws_sdk_eventbridge::error::SdkError<
+            aws_sdk_eventbridge::operation::create_partner_event_source::CreatePartnerEventSourceError,
+            HttpResponse,
+        > = aws_sdk_eventbridge::error::SdkError::timeout_error("operation timed out");
+        let e = AwsError::from_sdk(err);
+        assert_eq!(
+            (e.class, e.code.as_str()),
+            (AwsErrorClass::Retryable, "Timeout")
+        );
+    }
+
+    #[test]
+    fn rate_limiter_settings_are_checked() {
+        assert!(rate_limiter(0.0, 1).is_err());
+        assert!(rate_limiter(f64::NAN, 1).is_err());
+        assert!(rate_limiter(5.0, 0).is_err());
+        assert!(rate_limiter(0.5, 1).is_ok());
+    }
+}

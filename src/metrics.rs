@@ -1,0 +1,235 @@
+//! Prometheus metrics, one family per concern, served at `/metrics`.
+
+use std::time::Duration;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Prefix of every metric the operator exports.
+const PREFIX: &str = "eventbridge_partner_operator";
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResultLabels {
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AwsLabels {
+    operation: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    operation: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadyLabels {
+    ready: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StateLabels {
+    state: String,
+}
+
+/// How many objects the operator sees, by `Ready` status and by AWS state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ObjectCounts {
+    /// Count per `Ready` condition status (`True`, `False`, `Unknown` when not reported yet).
+    pub by_ready: Vec<(String, i64)>,
+    /// Count per `status.state` (`PENDING`, `ACTIVE`, `DELETED`, `Unknown`).
+    pub by_state: Vec<(String, i64)>,
+}
+
+/// The operator's metrics registry.
+pub struct Metrics {
+    registry: Registry,
+    reconciles: Family<ResultLabels, Counter>,
+    reconcile_duration: Histogram,
+    aws_requests: Family<AwsLabels, Counter>,
+    aws_duration: Family<OperationLabels, Histogram>,
+    objects_ready: Family<ReadyLabels, Gauge>,
+    objects_state: Family<StateLabels, Gauge>,
+    leader: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric family.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix(PREFIX);
+        let reconciles = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "reconciles",
+            "Reconcile passes by how they ended",
+            reconciles.clone(),
+        );
+        // 1 ms .. ~33 s: a pass is a few AWS calls, but may wait on the rate limiter.
+        let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        registry.register(
+            "reconcile_duration_seconds",
+            "Time one reconcile pass took, AWS calls and rate-limiter waits included",
+            reconcile_duration.clone(),
+        );
+        let aws_requests = Family::<AwsLabels, Counter>::default();
+        registry.register(
+            "aws_requests",
+            "EventBridge calls by operation and outcome (success or the AWS error code)",
+            aws_requests.clone(),
+        );
+        let aws_duration = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(exponential_buckets(0.001, 2.0, 15))
+        });
+        registry.register(
+            "aws_request_duration_seconds",
+            "Latency of EventBridge calls by operation",
+            aws_duration.clone(),
+        );
+        let objects_ready = Family::<ReadyLabels, Gauge>::default();
+        registry.register(
+            "objects",
+            "PartnerEventSource objects by Ready condition status",
+            objects_ready.clone(),
+        );
+        let objects_state = Family::<StateLabels, Gauge>::default();
+        registry.register(
+            "objects_by_state",
+            "PartnerEventSource objects by partner event source state in AWS",
+            objects_state.clone(),
+        );
+        let leader = Gauge::default();
+        registry.register(
+            "leader",
+            "1 while this process holds the leader lease and reconciles, else 0",
+            leader.clone(),
+        );
+        Metrics {
+            registry,
+            reconciles,
+            reconcile_duration,
+            aws_requests,
+            aws_duration,
+            objects_ready,
+            objects_state,
+            leader,
+        }
+    }
+
+    /// Counts a finished reconcile pass.
+    pub fn reconcile(&self, result: &str, elapsed: Duration) {
+        self.reconciles
+            .get_or_create(&ResultLabels {
+                result: result.to_owned(),
+            })
+            .inc();
+        self.reconcile_duration.observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts and times one EventBridge call.
+    pub fn aws_call(&self, operation: &str, outcome: &str, elapsed: Duration) {
+        self.aws_requests
+            .get_or_create(&AwsLabels {
+                operation: operation.to_owned(),
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+        self.aws_duration
+            .get_or_create(&OperationLabels {
+                operation: operation.to_owned(),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records whether this process leads.
+    pub fn set_leader(&self, leading: bool) {
+        self.leader.set(i64::from(leading));
+    }
+
+    /// Renders the registry in the Prometheus text format, with the object gauges set from
+    /// `objects` first (they are a view of the cache, computed at scrape time).
+    pub fn render(&self, objects: &ObjectCounts) -> String {
+        self.objects_ready.clear();
+        for (ready, n) in &objects.by_ready {
+            self.objects_ready
+                .get_or_create(&ReadyLabels {
+                    ready: ready.clone(),
+                })
+                .set(*n);
+        }
+        self.objects_state.clear();
+        for (state, n) in &objects.by_state {
+            self.objects_state
+                .get_or_create(&StateLabels {
+                    state: state.clone(),
+                })
+                .set(*n);
+        }
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_family_with_its_labels() {
+        let m = Metrics::new();
+        m.reconcile("ready", Duration::from_millis(3));
+        m.aws_call(
+            "CreatePartnerEventSource",
+            "ThrottlingException",
+            Duration::from_millis(2),
+        );
+        m.aws_call(
+            "CreatePartnerEventSource",
+            "success",
+            Duration::from_millis(2),
+        );
+        m.set_leader(true);
+        let text = m.render(&ObjectCounts {
+            by_ready: vec![("True".into(), 2)],
+            by_state: vec![("PENDING".into(), 2)],
+        });
+        for line in [
+            "eventbridge_partner_operator_reconciles_total{result=\"ready\"} 1",
+            "eventbridge_partner_operator_aws_requests_total{operation=\"CreatePartnerEventSource\",outcome=\"ThrottlingException\"} 1",
+            "eventbridge_partner_operator_aws_requests_total{operation=\"CreatePartnerEventSource\",outcome=\"success\"} 1",
+            "eventbridge_partner_operator_objects{ready=\"True\"} 2",
+            "eventbridge_partner_operator_objects_by_state{state=\"PENDING\"} 2",
+            "eventbridge_partner_operator_leader 1",
+            "eventbridge_partner_operator_reconcile_duration_seconds_count 1",
+        ] {
+            assert!(text.contains(line), "missing {line:?} in\n{text}");
+        }
+    }
+
+    #[test]
+    fn object_gauges_follow_the_latest_counts() {
+        let m = Metrics::new();
+        m.render(&ObjectCounts {
+            by_ready: vec![("False".into(), 1)],
+            by_state: vec![],
+        });
+        let text = m.render(&ObjectCounts {
+            by_ready: vec![("True".into(), 1)],
+            by_state: vec![],
+        });
+        assert!(!text.contains("ready=\"False\""), "{text}");
+    }
+}
