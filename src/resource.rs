@@ -47,6 +47,7 @@ static REGION_RE: LazyLock<Regex> =
     namespaced,
     status = "PartnerEventSourceStatus",
     derive = "PartialEq",
+    doc = "A partner event source in Amazon EventBridge, offered to one customer AWS account and kept in line by eventbridge-partner-operator.",
     printcolumn(name = "Source", type_ = "string", json_path = ".spec.name"),
     printcolumn(name = "Account", type_ = "string", json_path = ".spec.account"),
     printcolumn(name = "State", type_ = "string", json_path = ".status.state"),

@@ -1,0 +1,214 @@
+//! Command line and environment configuration.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::decision::Settings;
+use crate::resource::DeletionPolicy;
+
+/// Keeps Amazon EventBridge partner event sources in line with PartnerEventSource objects.
+#[derive(Debug, Parser)]
+#[command(name = "eventbridge-partner-operator", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do; `run` when omitted.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    /// Settings of `run`; accepted before or after the subcommand.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// The operator's subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the controller (the default).
+    Run,
+    /// Print the PartnerEventSource CustomResourceDefinition as YAML.
+    Crd,
+}
+
+/// How log lines are written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// JSON when stdout is not a terminal (as in a cluster), text on a terminal.
+    Auto,
+    /// One JSON object per line.
+    Json,
+    /// Human-readable text.
+    Text,
+}
+
+/// The deletion policy as a command line value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum PolicyArg {
+    /// Delete the partner event source in AWS when its object is deleted.
+    #[value(name = "Delete")]
+    Delete,
+    /// Leave the partner event source in AWS when its object is deleted.
+    #[value(name = "Retain")]
+    Retain,
+}
+
+impl From<PolicyArg> for DeletionPolicy {
+    fn from(p: PolicyArg) -> Self {
+        match p {
+            PolicyArg::Delete => DeletionPolicy::Delete,
+            PolicyArg::Retain => DeletionPolicy::Retain,
+        }
+    }
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(s).map_err(|e| format!("{e} (use e.g. 30s, 5m, 1h)"))?;
+    if d.is_zero() {
+        return Err("must be longer than zero".into());
+    }
+    Ok(d)
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a positive number of requests per second")),
+    }
+}
+
+/// Settings of the controller.
+#[derive(Clone, Debug, Args)]
+pub struct RunArgs {
+    /// AWS region for sources whose spec names none. Defaults to the AWS SDK's region chain
+    /// (AWS_REGION, profile).
+    #[arg(long, env = "AWS_REGION", global = true)]
+    pub region: Option<String>,
+
+    /// Send EventBridge calls to this URL instead of AWS (an emulator or a VPC endpoint).
+    #[arg(long, env = "AWS_ENDPOINT_URL", global = true)]
+    pub aws_endpoint_url: Option<String>,
+
+    /// Watch PartnerEventSource objects in this namespace only; all namespaces when empty.
+    /// Name conflicts are then detected within this namespace only.
+    #[arg(long = "namespace", env = "WATCH_NAMESPACE", global = true)]
+    pub namespace: Option<String>,
+
+    /// How many objects are reconciled at the same time.
+    #[arg(long, env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), global = true)]
+    pub concurrency: u16,
+
+    /// EventBridge calls per second, across all objects (token bucket refill rate).
+    #[arg(long, env = "AWS_RPS", default_value = "5", value_parser = positive_rate, global = true)]
+    pub aws_rps: f64,
+
+    /// EventBridge calls allowed in one burst (token bucket size).
+    #[arg(long, env = "AWS_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
+    pub aws_burst: u32,
+
+    /// How often a Ready object is checked again in AWS for drift and activation.
+    #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = duration, global = true)]
+    pub resync_interval: Duration,
+
+    /// Deletion policy for objects whose spec sets none.
+    #[arg(long, env = "DEFAULT_DELETION_POLICY", value_enum, default_value = "Delete", global = true)]
+    pub default_deletion_policy: PolicyArg,
+
+    /// Log format.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "auto", global = true)]
+    pub log_format: LogFormat,
+
+    /// Address of the HTTP server for /metrics, /healthz and /readyz.
+    #[arg(long, env = "HTTP_ADDR", default_value = "0.0.0.0:8080", global = true)]
+    pub http_addr: SocketAddr,
+
+    /// Elect a leader through a Lease so that only one replica reconciles.
+    #[arg(long, env = "LEADER_ELECTION", default_value_t = true, action = clap::ArgAction::Set, global = true)]
+    pub leader_election: bool,
+
+    /// Name of the leader-election Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "eventbridge-partner-operator", global = true)]
+    pub lease_name: String,
+
+    /// Namespace of the leader-election Lease; defaults to the pod's namespace, else the
+    /// client's default namespace.
+    #[arg(long, env = "POD_NAMESPACE", global = true)]
+    pub lease_namespace: Option<String>,
+
+    /// How long a leader's Lease stays valid without renewal; a standby takes over after it.
+    #[arg(long, env = "LEASE_DURATION", default_value = "15s", value_parser = duration, global = true)]
+    pub lease_duration: Duration,
+
+    /// This replica's identity in the Lease; defaults to the host name.
+    #[arg(long, env = "POD_NAME", global = true)]
+    pub identity: Option<String>,
+
+    /// Longest time to wait for in-flight reconciles on shutdown.
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration, global = true)]
+    pub shutdown_timeout: Duration,
+}
+
+impl RunArgs {
+    /// The decision settings these arguments imply.
+    pub fn settings(&self) -> Settings {
+        Settings {
+            default_deletion_policy: self.default_deletion_policy.into(),
+            resync: self.resync_interval,
+            // Terminal errors need a person; look again rarely, but not more rarely than
+            // drift checks, so that a fixed permission is noticed within one resync.
+            terminal_requeue: self.resync_interval.max(Duration::from_secs(60)),
+            conflict_recheck: self.resync_interval.min(Duration::from_secs(30)),
+            ..Settings::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn run_is_the_default_and_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "eventbridge-partner-operator",
+            "--resync-interval",
+            "2m",
+            "--aws-rps",
+            "0.5",
+            "--default-deletion-policy",
+            "Retain",
+            "--leader-election",
+            "false",
+        ])
+        .unwrap();
+        assert!(cli.command.is_none());
+        assert_eq!(cli.run.resync_interval, Duration::from_secs(120));
+        assert_eq!(cli.run.aws_rps, 0.5);
+        assert!(!cli.run.leader_election);
+        assert_eq!(
+            cli.run.settings().default_deletion_policy,
+            DeletionPolicy::Retain
+        );
+    }
+
+    #[test]
+    fn bad_values_name_the_flag() {
+        for args in [
+            ["--aws-rps", "0"],
+            ["--aws-burst", "0"],
+            ["--resync-interval", "soon"],
+            ["--default-deletion-policy", "Keep"],
+            ["--concurrency", "0"],
+        ] {
+            let err = Cli::try_parse_from(["eventbridge-partner-operator", "run", args[0], args[1]])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(args[0]), "{args:?}: {err}");
+        }
+    }
+}

@@ -1,0 +1,293 @@
+//! The `run` command: wires the Kubernetes client, the AWS SDK, the HTTP endpoints, leader
+//! election and the controller together, and shuts them down in order on SIGTERM.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_config::BehaviorVersion;
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
+use aws_sdk_eventbridge::config::Region;
+use futures::StreamExt;
+use kube::api::Api;
+use kube::runtime::controller::{self, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::Client;
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio_util::sync::CancellationToken;
+use tracing::{error, info, warn};
+
+use crate::config::RunArgs;
+use crate::error::Error;
+use crate::eventbridge::{EventBridge, rate_limiter};
+use crate::http::{self, Health};
+use crate::metrics::Metrics;
+use crate::reconciler::{self, Context};
+use crate::resource::PartnerEventSource;
+
+/// Where Kubernetes mounts the pod's namespace.
+const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
+
+/// Runs the operator until SIGTERM/SIGINT, or until it loses leadership (then it returns an
+/// error so that the process exits non-zero and is restarted as a standby).
+pub async fn run(args: RunArgs) -> Result<(), Error> {
+    let shutdown = CancellationToken::new();
+    tokio::spawn(cancel_on_signal(shutdown.clone()));
+
+    let client = Client::try_default().await?;
+    let metrics = Arc::new(Metrics::new());
+    let health = Health::new(metrics.clone());
+
+    let (addr, serve) = http::bind(args.http_addr, health.clone(), shutdown.clone()).await?;
+    info!(%addr, "serving /metrics, /healthz and /readyz");
+    let server = tokio::spawn(serve);
+
+    let result = if args.leader_election {
+        lead_then_run(&args, client, metrics, &health, &shutdown).await
+    } else {
+        metrics.set_leader(true);
+        run_controller(&args, client, metrics, &health, shutdown.clone()).await
+    };
+
+    health.set_ready(false);
+    shutdown.cancel();
+    match server.await {
+        Ok(Err(e)) => warn!("HTTP server stopped with an error: {e}"),
+        Err(e) => warn!("HTTP server task failed: {e}"),
+        Ok(Ok(())) => {}
+    }
+    result
+}
+
+async fn cancel_on_signal(token: CancellationToken) {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            error!("cannot listen for SIGTERM: {e}");
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => info!("SIGTERM received, shutting down"),
+        _ = tokio::signal::ctrl_c() => info!("SIGINT received, shutting down"),
+    }
+    token.cancel();
+}
+
+/// Waits for the Lease, runs the controller while leading, and releases the Lease on the way
+/// out.
+async fn lead_then_run(
+    args: &RunArgs,
+    client: Client,
+    metrics: Arc<Metrics>,
+    health: &Health,
+    shutdown: &CancellationToken,
+) -> Result<(), Error> {
+    let namespace = match &args.lease_namespace {
+        Some(ns) => ns.clone(),
+        None => std::fs::read_to_string(NAMESPACE_FILE)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| client.default_namespace().to_owned()),
+    };
+    let identity = args.identity.clone().unwrap_or_else(default_identity);
+    let duration = args.lease_duration.as_secs().max(3);
+    // Renew a third of the way before expiry, so two missed renewals still hold the lease.
+    let grace = (duration / 3).max(1);
+    let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+        .with_namespace(&namespace)
+        .with_identity(&identity)
+        .with_duration(duration)
+        .with_grace(grace)
+        .build()
+        .await?;
+    let (mut leading, lease_task) = manager.watch().await;
+    info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");
+    // A standby is healthy and ready: it is doing its job, which is to wait.
+    health.set_ready(true);
+
+    let acquired = loop {
+        if *leading.borrow_and_update() {
+            break true;
+        }
+        tokio::select! {
+            changed = leading.changed() => if changed.is_err() { break false },
+            _ = shutdown.cancelled() => break false,
+        }
+    };
+    if !acquired {
+        drop(leading);
+        release(lease_task).await;
+        return if shutdown.is_cancelled() {
+            Ok(())
+        } else {
+            Err(Error::Config("leader election stopped".into()))
+        };
+    }
+
+    info!(%identity, "leading");
+    metrics.set_leader(true);
+    // Stops the controller on shutdown or when the lease is lost, whichever comes first.
+    let stop = shutdown.child_token();
+    let watch_lease = tokio::spawn({
+        let stop = stop.clone();
+        async move {
+            let lost = loop {
+                tokio::select! {
+                    changed = leading.changed() => {
+                        if changed.is_err() || !*leading.borrow_and_update() {
+                            break true;
+                        }
+                    }
+                    _ = stop.cancelled() => break false,
+                }
+            };
+            stop.cancel();
+            (leading, lost)
+        }
+    });
+
+    let result = run_controller(args, client, metrics.clone(), health, stop.clone()).await;
+    stop.cancel();
+    metrics.set_leader(false);
+    let lost = match watch_lease.await {
+        Ok((leading, lost)) => {
+            // Closing the channel makes the lease manager release the Lease.
+            drop(leading);
+            lost
+        }
+        Err(e) => {
+            warn!("lease watcher failed: {e}");
+            false
+        }
+    };
+    release(lease_task).await;
+    result?;
+    if lost {
+        error!("lost the leader lease; exiting so that a fresh standby takes its place");
+        return Err(Error::Config("lost the leader lease".into()));
+    }
+    Ok(())
+}
+
+async fn release(
+    task: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
+) {
+    match tokio::time::timeout(Duration::from_secs(5), task).await {
+        Ok(Ok(Ok(_))) => info!("released the leader lease"),
+        Ok(Ok(Err(e))) => warn!("could not release the leader lease: {e}"),
+        Ok(Err(e)) => warn!("lease manager task failed: {e}"),
+        Err(_) => warn!("timed out releasing the leader lease; it expires by itself"),
+    }
+}
+
+fn default_identity() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|_| "eventbridge-partner-operator".into());
+    // Two processes on one host (a laptop, a test) must not share an identity.
+    format!("{host}-{:08x}", rand::random::<u32>())
+}
+
+/// Loads the AWS configuration from the default chain (IRSA web identity, EKS Pod Identity,
+/// environment, profile), with the SDK's own retries off: the operator retries per object.
+async fn eventbridge_config(args: &RunArgs) -> (aws_sdk_eventbridge::Config, Option<String>) {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(RetryConfig::disabled())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .operation_attempt_timeout(Duration::from_secs(15))
+                .operation_timeout(Duration::from_secs(30))
+                .build(),
+        );
+    if let Some(region) = &args.region {
+        loader = loader.region(Region::new(region.clone()));
+    }
+    if let Some(url) = &args.aws_endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    let sdk = loader.load().await;
+    let region = sdk.region().map(ToString::to_string);
+    (aws_sdk_eventbridge::config::Builder::from(&sdk).build(), region)
+}
+
+/// Runs the controller until `stop` is cancelled, then lets in-flight reconciles finish for
+/// up to the shutdown timeout.
+async fn run_controller(
+    args: &RunArgs,
+    client: Client,
+    metrics: Arc<Metrics>,
+    health: &Health,
+    stop: CancellationToken,
+) -> Result<(), Error> {
+    let limiter = Arc::new(rate_limiter(args.aws_rps, args.aws_burst).map_err(Error::Config)?);
+    let (sdk_config, default_region) = eventbridge_config(args).await;
+    match &default_region {
+        Some(region) => info!(%region, "default AWS region"),
+        None => warn!("no default AWS region: objects without spec.region cannot be reconciled"),
+    }
+    let eventbridge = EventBridge::new(sdk_config, limiter, metrics.clone());
+
+    let api: Api<PartnerEventSource> = match &args.namespace {
+        Some(ns) if !ns.is_empty() => Api::namespaced(client.clone(), ns),
+        _ => Api::all(client.clone()),
+    };
+    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+        .with_config(controller::Config::default().concurrency(args.concurrency));
+    let store = controller.store();
+    health.set_store(Some(store.clone()));
+
+    let reporter = Reporter {
+        controller: "eventbridge-partner-operator".into(),
+        instance: args.identity.clone(),
+    };
+    let recorder = Recorder::new(client.clone(), reporter);
+    let ctx = Arc::new(Context::new(
+        client,
+        store.clone(),
+        eventbridge,
+        recorder,
+        metrics,
+        args.settings(),
+        default_region,
+    ));
+
+    // Ready once the cache holds every object.
+    let ready_task = tokio::spawn({
+        let health = health.clone();
+        async move {
+            if store.wait_until_ready().await.is_ok() {
+                health.set_ready(true);
+            }
+        }
+    });
+
+    let graceful = stop.clone().cancelled_owned();
+    let run = controller
+        .graceful_shutdown_on(graceful)
+        .run(reconciler::reconcile, reconciler::error_policy, ctx)
+        .for_each(|result| async move {
+            if let Err(e) = result {
+                match e {
+                    controller::Error::ReconcilerFailed(err, obj) => {
+                        tracing::debug!(object = %obj, "reconcile failed: {err}")
+                    }
+                    other => warn!("controller: {other}"),
+                }
+            }
+        });
+    tokio::pin!(run);
+    tokio::select! {
+        _ = &mut run => {},
+        _ = stop.cancelled() => {
+            info!("stopping: waiting for in-flight reconciles");
+            if tokio::time::timeout(args.shutdown_timeout, &mut run).await.is_err() {
+                warn!("in-flight reconciles did not finish within {:?}; abandoning them (their next pass starts over)", args.shutdown_timeout);
+            }
+        }
+    }
+    ready_task.abort();
+    health.set_store(None);
+    Ok(())
+}

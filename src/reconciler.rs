@@ -1,0 +1,326 @@
+//! The reconcile shell: gathers the facts for [`crate::decision::decide`], performs the calls
+//! and the outcome it returns (status, Events, finalizer, requeue), and nothing else.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use k8s_openapi::jiff::Timestamp;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::Action;
+use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
+use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
+use kube::runtime::reflector::Store;
+use kube::{Client, Resource, ResourceExt};
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::decision::{
+    self, Answer, Claim, Facts, Note, Outcome, Ownership, Requeue, Settings, Step,
+};
+use crate::error::{AwsErrorClass, Error};
+use crate::eventbridge::EventBridge;
+use crate::metrics::{Metrics, ObjectCounts};
+use crate::resource::{PartnerEventSource, PartnerEventSourceStatus};
+
+/// The finalizer that keeps an object until its source is dealt with in AWS.
+pub const FINALIZER: &str = "eventbridgepartner.dev/finalizer";
+/// Field manager of the status the operator writes.
+pub const FIELD_MANAGER: &str = "eventbridge-partner-operator";
+
+/// What every reconcile shares.
+pub struct Context {
+    /// Kubernetes client.
+    pub client: Client,
+    /// Every PartnerEventSource the operator watches, for the name-ownership check.
+    pub store: Store<PartnerEventSource>,
+    /// The EventBridge partner API.
+    pub eventbridge: EventBridge,
+    /// Publishes Kubernetes Events.
+    pub recorder: Recorder,
+    /// Metrics registry.
+    pub metrics: Arc<Metrics>,
+    /// Decision settings.
+    pub settings: Settings,
+    /// Region for objects whose spec names none.
+    pub default_region: Option<String>,
+    /// Transient failures in a row, by object UID, for per-object backoff.
+    failures: Mutex<HashMap<String, u32>>,
+}
+
+impl Context {
+    /// Assembles the shared context.
+    pub fn new(
+        client: Client,
+        store: Store<PartnerEventSource>,
+        eventbridge: EventBridge,
+        recorder: Recorder,
+        metrics: Arc<Metrics>,
+        settings: Settings,
+        default_region: Option<String>,
+    ) -> Self {
+        Context {
+            client,
+            store,
+            eventbridge,
+            recorder,
+            metrics,
+            settings,
+            default_region,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
+        // The map holds plain counters; a panic elsewhere cannot leave it inconsistent.
+        self.failures
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn ownership_of(&self, obj: &PartnerEventSource) -> Ownership {
+        let claims: Vec<Claim> = self.store.state().iter().map(|o| claim(o)).collect();
+        decision::ownership(&claim(obj), &claims)
+    }
+}
+
+fn claim(obj: &PartnerEventSource) -> Claim {
+    Claim {
+        namespace: obj.namespace().unwrap_or_default(),
+        name: obj.name_any(),
+        created: obj.meta().creation_timestamp.as_ref().map(|t| t.0),
+        source_name: obj.spec.name.clone(),
+    }
+}
+
+/// Counts the watched objects by `Ready` status and AWS state, for the object gauges.
+pub fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
+    let mut by_ready: HashMap<String, i64> = HashMap::new();
+    let mut by_state: HashMap<String, i64> = HashMap::new();
+    for obj in store.state() {
+        let ready = obj
+            .condition(decision::READY)
+            .map_or("Unknown", |c| c.status.as_str());
+        *by_ready.entry(ready.to_owned()).or_default() += 1;
+        let state = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.state.as_deref())
+            .unwrap_or("Unknown");
+        *by_state.entry(state.to_owned()).or_default() += 1;
+    }
+    let mut counts = ObjectCounts {
+        by_ready: by_ready.into_iter().collect(),
+        by_state: by_state.into_iter().collect(),
+    };
+    counts.by_ready.sort();
+    counts.by_state.sort();
+    counts
+}
+
+/// Reconciles one object: kube-runtime's finalizer helper adds the finalizer before anything
+/// reaches AWS, and runs the cleanup branch once the object is being deleted.
+pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Result<Action, Error> {
+    let span = info_span!(
+        "reconcile",
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        generation = obj.meta().generation.unwrap_or_default(),
+    );
+    async {
+        // Ownership is decided from the cache; wait until it holds every object once.
+        ctx.store.wait_until_ready().await.map_err(|e| Error::Finalizer(e.to_string()))?;
+        let api: Api<PartnerEventSource> =
+            Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+        finalizer(&api, FINALIZER, obj, |event| async {
+            match event {
+                FinalizerEvent::Apply(o) => pass(&o, &ctx, &api, false).await,
+                FinalizerEvent::Cleanup(o) => pass(&o, &ctx, &api, true).await,
+            }
+        })
+        .await
+        .map_err(Error::from_finalizer)
+    }
+    .instrument(span)
+    .await
+}
+
+/// One pass: decide, call, decide again, until the decision is done; then perform it.
+async fn pass(
+    obj: &PartnerEventSource,
+    ctx: &Context,
+    api: &Api<PartnerEventSource>,
+    deleting: bool,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let key = obj.uid().unwrap_or_default();
+    let ownership = ctx.ownership_of(obj);
+    let region = obj.spec.region.as_deref().or(ctx.default_region.as_deref());
+    let failures = ctx.failures().get(&key).copied().unwrap_or(0);
+    let jitter: f64 = rand::random();
+    let now = Timestamp::now();
+
+    let mut answers: Vec<Answer> = Vec::new();
+    let outcome = loop {
+        let facts = Facts {
+            spec: &obj.spec,
+            generation: obj.meta().generation,
+            deleting,
+            ownership: &ownership,
+            region,
+            status: obj.status.as_ref(),
+            answers: &answers,
+            failures,
+            jitter,
+            now,
+        };
+        match decision::decide(&facts, &ctx.settings) {
+            Step::Done(outcome) => break outcome,
+            Step::Call(call) => {
+                // The decision never asks for a call without a region.
+                let Some(region) = region else {
+                    return Err(Error::Config("no AWS region for an AWS call".into()));
+                };
+                let answer = ctx.eventbridge.perform(call, region, &obj.spec).await;
+                log_failure(call.operation(), &answer);
+                answers.push(answer);
+            }
+        }
+    };
+
+    perform(obj, ctx, api, &outcome).await?;
+
+    {
+        let mut failures = ctx.failures();
+        if outcome.failures == 0 || outcome.release {
+            failures.remove(&key);
+        } else {
+            failures.insert(key, outcome.failures);
+        }
+    }
+    ctx.metrics
+        .reconcile(outcome.result.as_str(), started.elapsed());
+    info!(
+        result = outcome.result.as_str(),
+        aws_calls = answers.len(),
+        requeue = ?outcome.requeue,
+        "reconciled"
+    );
+
+    if deleting && !outcome.release {
+        let after = match outcome.requeue {
+            Requeue::After(d) => d,
+            Requeue::AwaitChange => ctx.settings.terminal_requeue,
+        };
+        // The finalizer helper keeps the finalizer only when cleanup fails.
+        return Err(Error::DeletePending { after });
+    }
+    Ok(match outcome.requeue {
+        Requeue::After(d) => Action::requeue(d),
+        Requeue::AwaitChange => Action::await_change(),
+    })
+}
+
+fn log_failure(operation: &str, answer: &Answer) {
+    let err = match answer {
+        Answer::Create(Err(e)) | Answer::Describe(Err(e)) => e,
+        Answer::ListAccounts(Err(e)) => e,
+        Answer::Delete(Err(e)) => e,
+        _ => return,
+    };
+    if matches!(err.class, AwsErrorClass::AlreadyExists | AwsErrorClass::NotFound) {
+        return;
+    }
+    warn!(
+        operation,
+        code = %err.code,
+        request_id = err.request_id.as_deref().unwrap_or("-"),
+        "EventBridge call failed: {}",
+        err.message
+    );
+}
+
+/// Writes the status (only when it changed) and publishes the Events.
+async fn perform(
+    obj: &PartnerEventSource,
+    ctx: &Context,
+    api: &Api<PartnerEventSource>,
+    outcome: &Outcome,
+) -> Result<(), Error> {
+    if let Some(status) = &outcome.status
+        && !outcome.release
+        && changed(obj.status.as_ref(), status)
+    {
+        let patch = serde_json::json!({
+            "apiVersion": PartnerEventSource::api_version(&()),
+            "kind": PartnerEventSource::kind(&()),
+            "status": status,
+        });
+        api.patch_status(
+            &obj.name_any(),
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&patch),
+        )
+        .await?;
+    }
+    let reference = obj.object_ref(&());
+    for note in &outcome.notes {
+        if let Err(e) = ctx.recorder.publish(&event(note), &reference).await {
+            // An Event is a courtesy to the reader; never fail the reconcile over one.
+            warn!(reason = note.reason, "could not publish Event: {e}");
+        }
+    }
+    Ok(())
+}
+
+/// Compares statuses in their stored (serialized) form, so that values that serialize the same
+/// count as unchanged.
+fn changed(current: Option<&PartnerEventSourceStatus>, desired: &PartnerEventSourceStatus) -> bool {
+    let current = current.map(serde_json::to_value);
+    let desired = serde_json::to_value(desired);
+    match (current, desired) {
+        (Some(Ok(c)), Ok(d)) => c != d,
+        _ => true,
+    }
+}
+
+fn event(note: &Note) -> KubeEvent {
+    KubeEvent {
+        type_: if note.warning {
+            EventType::Warning
+        } else {
+            EventType::Normal
+        },
+        reason: note.reason.to_owned(),
+        note: Some(note.message.chars().take(1000).collect()),
+        action: note.action.to_owned(),
+        secondary: None,
+    }
+}
+
+/// Decides when to look again after a failed reconcile: a pending deletion says when itself;
+/// other failures (Kubernetes API errors) back off per object.
+pub fn error_policy(obj: Arc<PartnerEventSource>, error: &Error, ctx: Arc<Context>) -> Action {
+    if let Error::DeletePending { after } = error {
+        return Action::requeue(*after);
+    }
+    ctx.metrics.reconcile("error", Duration::ZERO);
+    let key = obj.uid().unwrap_or_default();
+    let failures = {
+        let mut map = ctx.failures();
+        let n = map.entry(key).or_insert(0);
+        *n = n.saturating_add(1);
+        *n
+    };
+    let delay = decision::retry_delay(
+        failures - 1,
+        rand::random(),
+        ctx.settings.backoff_base,
+        ctx.settings.backoff_cap,
+    );
+    warn!(
+        namespace = %obj.namespace().unwrap_or_default(),
+        name = %obj.name_any(),
+        "reconcile failed: {error}; retrying in {delay:?}"
+    );
+    Action::requeue(delay)
+}

@@ -1,0 +1,29 @@
+//! The committed CRD must be exactly what the binary generates from the Rust types.
+
+use std::path::Path;
+
+#[test]
+fn committed_crd_matches_the_generated_one() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/partnereventsources.eventbridgepartner.dev.yaml");
+    let committed = std::fs::read_to_string(&path).expect("read the committed CRD");
+    let generated = eventbridge_partner_operator::crd_yaml().expect("render the CRD");
+    assert!(
+        committed == generated,
+        "{} is out of date: run `make crds` (cargo run -- crd > {})",
+        path.display(),
+        path.display()
+    );
+}
+
+#[test]
+fn the_binary_prints_the_same_crd() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_eventbridge-partner-operator"))
+        .arg("crd")
+        .output()
+        .expect("run the operator binary");
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        eventbridge_partner_operator::crd_yaml().unwrap()
+    );
+}
