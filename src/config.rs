@@ -93,6 +93,12 @@ pub struct RunArgs {
     #[arg(long = "namespace", env = "WATCH_NAMESPACE", global = true)]
     pub namespace: Option<String>,
 
+    /// Reconcile only objects whose labels match this selector (e.g. `partner-account=prod`),
+    /// so that several operators, one per partner account, can share a cluster. Name conflicts
+    /// are then detected among the selected objects only.
+    #[arg(long, env = "LABEL_SELECTOR", global = true)]
+    pub selector: Option<String>,
+
     /// How many objects are reconciled at the same time.
     #[arg(long, env = "CONCURRENCY", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..), global = true)]
     pub concurrency: u16,

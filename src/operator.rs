@@ -12,7 +12,7 @@ use futures::StreamExt;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::watcher;
+use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
@@ -233,9 +233,24 @@ async fn run_controller(
         Some(ns) if !ns.is_empty() => Api::namespaced(client.clone(), ns),
         _ => Api::all(client.clone()),
     };
-    let controller = Controller::new(api, watcher::Config::default().any_semantic())
+    let mut watch = watcher::Config::default().any_semantic();
+    if let Some(selector) = args.selector.as_deref().filter(|s| !s.is_empty()) {
+        watch = watch.labels(selector);
+    }
+    // Reconcile on spec changes (generation, which deletion also bumps) and finalizer
+    // changes only: the operator's own status writes must not trigger another pass, or every
+    // terminal error would be retried at once. Drift is caught by the resync requeue.
+    let (store, writer) = reflector::store();
+    let objects = watcher(api, watch)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        );
+    let controller = Controller::for_stream(objects, store.clone())
         .with_config(controller::Config::default().concurrency(args.concurrency));
-    let store = controller.store();
     health.set_store(Some(store.clone()));
 
     let reporter = Reporter {
