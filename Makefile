@@ -1,0 +1,60 @@
+# The project's vocabulary. `make test` runs everything CI runs.
+SHELL := /bin/bash
+CARGO ?= cargo
+
+.PHONY: all build test unit e2e lint fmt crds tools controlplane demo bench python-deps clean-cache
+
+all: build
+
+## build: the operator and the emulator (debug)
+build:
+	$(CARGO) build --workspace --bins
+
+## crds: regenerate the CRD from the Rust types (the chart carries the same file)
+crds:
+	$(CARGO) run -q --bin eventbridge-partner-operator -- crd > crds/partnereventsources.eventbridgepartner.dev.yaml
+	cp crds/partnereventsources.eventbridgepartner.dev.yaml charts/eventbridge-partner-operator/crds/
+
+## tools: helm, kubeconform and friends at pinned versions into target/tools/bin
+tools:
+	hack/tools.sh
+
+## controlplane: kube-apiserver + etcd and the matching kubectl, built once into .cache/
+controlplane:
+	hack/controlplane.sh build
+
+## lint: formatting and clippy, warnings are errors
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+## unit: the pure and mocked tests only (no control plane)
+unit:
+	$(CARGO) test --workspace --lib --bins
+
+## e2e: the end-to-end suites against the real control plane and the emulator
+e2e: controlplane
+	$(CARGO) test --test e2e_reconcile --test e2e_operations -- --nocapture
+
+python-deps:
+	python3 -m pip install --quiet --disable-pip-version-check boto3 pytest
+
+## test: everything CI runs
+test: controlplane tools python-deps lint
+	$(CARGO) build --workspace --bins
+	$(CARGO) test --workspace -- --nocapture
+	python3 -m pytest -q emulator/tests
+
+## demo: control plane, emulator and operator, with the example applied; Ctrl-C stops it all
+demo:
+	hack/demo.sh
+
+## bench: reconcile throughput and memory at scale
+bench: controlplane
+	$(CARGO) test --release --test bench -- --ignored --nocapture
+
+clean-cache:
+	rm -rf .cache target/tools target/demo

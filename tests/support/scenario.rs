@@ -1,0 +1,300 @@
+//! One end-to-end scenario: the shared control plane with the CRD installed, a fresh namespace,
+//! a fresh EventBridge emulator, and helpers to create objects and wait for what the operator
+//! does with them. Scenarios are isolated from each other by a label that only their own
+//! operator selects, so they can run side by side.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
+use eventbridge_partner_operator::resource::{PartnerEventSource, PartnerEventSourceSpec};
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::events::v1::Event;
+use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
+use kube::runtime::wait::await_condition;
+use kube::{Client, ResourceExt};
+
+use super::controlplane::ControlPlane;
+use super::operator::Launch;
+
+/// How long any single expectation may take before the test fails. Generous: the machine may
+/// be busy compiling while tests run.
+pub const TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The customer account the examples offer their sources to.
+pub const CUSTOMER: &str = "123456789012";
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Installs the CRD once per test binary and waits until the API serves it.
+fn install_crd(cp: &ControlPlane) {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        let crd = root().join("crds/partnereventsources.eventbridgepartner.dev.yaml");
+        let out = cp.kubectl().arg("apply").arg("--server-side").arg("-f").arg(&crd).output().expect("run kubectl");
+        assert!(out.status.success(), "installing the CRD: {}", String::from_utf8_lossy(&out.stderr));
+        let out = cp
+            .kubectl()
+            .args(["wait", "--for=condition=Established", "--timeout=60s"])
+            .args(["crd/partnereventsources.eventbridgepartner.dev"])
+            .output()
+            .expect("run kubectl");
+        assert!(out.status.success(), "CRD not established: {}", String::from_utf8_lossy(&out.stderr));
+    });
+}
+
+/// A short random suffix for names.
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}-{:06x}", rand::random::<u32>() & 0xff_ffff)
+}
+
+/// One scenario's world.
+pub struct Scenario {
+    /// The shared control plane.
+    pub cp: &'static ControlPlane,
+    /// An admin client in this test's runtime.
+    pub client: Client,
+    /// This scenario's namespace.
+    pub namespace: String,
+    /// The value of the `e2e` label this scenario's operator selects.
+    pub selector: String,
+    /// This scenario's EventBridge.
+    pub emulator: Emulator,
+}
+
+impl Scenario {
+    /// Sets up a namespace and an emulator; the operator is started by the test.
+    pub async fn start(name: &str) -> Scenario {
+        let cp = ControlPlane::shared();
+        install_crd(cp);
+        let client = cp.admin_client().await;
+        let namespace = unique(name);
+        create_namespace(&client, &namespace).await;
+        let emulator = Emulator::start(EmulatorConfig::default()).await.expect("start the emulator");
+        Scenario {
+            cp,
+            client,
+            selector: namespace.clone(),
+            namespace,
+            emulator,
+        }
+    }
+
+    /// How this scenario's operator is launched (adjust with `arg`, then `start`).
+    pub fn launch(&self) -> Launch {
+        Launch::new(self.cp.kubeconfig(), &self.emulator.endpoint_url(), &self.selector)
+    }
+
+    /// The PartnerEventSource API in this scenario's namespace.
+    pub fn api(&self) -> Api<PartnerEventSource> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// The API in another namespace.
+    pub fn api_in(&self, namespace: &str) -> Api<PartnerEventSource> {
+        Api::namespaced(self.client.clone(), namespace)
+    }
+
+    /// An object labelled for this scenario's operator.
+    pub fn object(&self, name: &str, source: &str, account: &str) -> PartnerEventSource {
+        let mut obj = PartnerEventSource::new(
+            name,
+            PartnerEventSourceSpec {
+                name: source.to_owned(),
+                account: account.to_owned(),
+                region: None,
+                deletion_policy: None,
+            },
+        );
+        obj.metadata = ObjectMeta {
+            name: Some(name.to_owned()),
+            namespace: Some(self.namespace.clone()),
+            labels: Some([("e2e".to_owned(), self.selector.clone())].into()),
+            ..ObjectMeta::default()
+        };
+        obj
+    }
+
+    /// Creates an object in its namespace (this scenario's unless set otherwise).
+    pub async fn create(&self, obj: &PartnerEventSource) -> PartnerEventSource {
+        let ns = obj.namespace().unwrap_or_else(|| self.namespace.clone());
+        self.api_in(&ns)
+            .create(&PostParams::default(), obj)
+            .await
+            .unwrap_or_else(|e| panic!("create {}/{}: {e}", ns, obj.name_any()))
+    }
+
+    /// The example manifest, in this scenario's namespace, with this scenario's label.
+    pub fn example(&self) -> PartnerEventSource {
+        let text = std::fs::read_to_string(root().join("examples/partnereventsource.yaml")).expect("read the example");
+        let mut obj: PartnerEventSource = serde_yaml::from_str(&text).expect("parse the example");
+        obj.metadata.namespace = Some(self.namespace.clone());
+        obj.metadata.labels = Some([("e2e".to_owned(), self.selector.clone())].into());
+        obj
+    }
+
+    /// Waits until the object satisfies `condition`, driven by a watch, and returns it.
+    pub async fn wait(
+        &self,
+        namespace: &str,
+        name: &str,
+        what: &str,
+        condition: impl Fn(&PartnerEventSource) -> bool,
+    ) -> PartnerEventSource {
+        let api = self.api_in(namespace);
+        let waited = tokio::time::timeout(
+            TIMEOUT,
+            await_condition(api.clone(), name, move |o: Option<&PartnerEventSource>| o.is_some_and(&condition)),
+        )
+        .await;
+        match waited {
+            Ok(Ok(Some(obj))) => obj,
+            other => {
+                let now = api.get_opt(name).await.ok().flatten();
+                panic!(
+                    "{namespace}/{name} did not become {what} within {TIMEOUT:?} ({other:?}); now: {}",
+                    serde_json::to_string_pretty(&now).unwrap_or_default()
+                )
+            }
+        }
+    }
+
+    /// Waits until the object is `Ready=True`.
+    pub async fn wait_ready(&self, name: &str) -> PartnerEventSource {
+        self.wait(&self.namespace, name, "Ready", |o| condition_is(o, "Ready", "True", None)).await
+    }
+
+    /// Waits until the object has `Ready` with the given status and reason.
+    pub async fn wait_reason(&self, namespace: &str, name: &str, status: &str, reason: &str) -> PartnerEventSource {
+        self.wait(namespace, name, &format!("Ready={status} ({reason})"), |o| {
+            condition_is(o, "Ready", status, Some(reason))
+        })
+        .await
+    }
+
+    /// Waits until the object is gone from the API.
+    pub async fn wait_gone(&self, namespace: &str, name: &str) {
+        let api = self.api_in(namespace);
+        let gone = tokio::time::timeout(TIMEOUT, kube::runtime::wait::await_condition(api.clone(), name, kube::runtime::wait::conditions::is_deleted("")))
+            .await;
+        if gone.is_err() {
+            let now = api.get_opt(name).await.ok().flatten();
+            panic!("{namespace}/{name} still exists after {TIMEOUT:?}: {}", serde_json::to_string_pretty(&now).unwrap_or_default());
+        }
+    }
+
+    /// Deletes an object (the operator's finalizer decides when it is gone).
+    pub async fn delete(&self, namespace: &str, name: &str) {
+        self.api_in(namespace)
+            .delete(name, &DeleteParams::default())
+            .await
+            .unwrap_or_else(|e| panic!("delete {namespace}/{name}: {e}"));
+    }
+
+    /// The Events the operator published about an object.
+    pub async fn events(&self, namespace: &str, name: &str) -> Vec<Event> {
+        let events: Api<Event> = Api::namespaced(self.client.clone(), namespace);
+        events
+            .list(&ListParams::default())
+            .await
+            .expect("list Events")
+            .items
+            .into_iter()
+            .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+            .collect()
+    }
+
+    /// Waits until an Event with this reason was published about the object.
+    pub async fn wait_event(&self, namespace: &str, name: &str, reason: &str) -> Event {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            if let Some(e) = self.events(namespace, name).await.into_iter().find(|e| e.reason.as_deref() == Some(reason)) {
+                return e;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {reason} Event for {namespace}/{name}; events: {:?}",
+                self.events(namespace, name).await.iter().map(|e| e.reason.clone()).collect::<Vec<_>>()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until the emulator satisfies `condition`.
+    pub async fn wait_emulator(&self, what: &str, condition: impl FnMut(&Emulator) -> bool) {
+        assert!(
+            self.emulator.wait_until(TIMEOUT, condition).await,
+            "emulator never reached: {what}; sources: {:?}",
+            self.emulator.sources()
+        );
+    }
+
+    /// Creates another namespace for this scenario.
+    pub async fn extra_namespace(&self, prefix: &str) -> String {
+        let ns = unique(prefix);
+        create_namespace(&self.client, &ns).await;
+        ns
+    }
+
+    /// An EventBridge client that acts as the given account (the emulator takes a 12-digit
+    /// access key id as the caller's account), as the customer's own tools would.
+    pub async fn aws_as(&self, account: &str) -> aws_sdk_eventbridge::Client {
+        let config = aws_sdk_eventbridge::Config::builder()
+            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
+            .region(aws_sdk_eventbridge::config::Region::new("eu-west-1"))
+            .endpoint_url(self.emulator.endpoint_url())
+            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(account, "secret", None, None, "e2e"))
+            .build();
+        aws_sdk_eventbridge::Client::from_conf(config)
+    }
+
+    /// Runs kubectl with the admin kubeconfig, feeding `stdin`.
+    pub fn kubectl(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        kubectl(self.cp.kubectl(), args, stdin)
+    }
+}
+
+/// Runs a prepared kubectl command with `args`, feeding `stdin`.
+pub fn kubectl(mut command: Command, args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = command.spawn().expect("run kubectl");
+    if let Some(input) = stdin {
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to kubectl");
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().expect("wait for kubectl")
+}
+
+/// Whether the object carries a condition of this type with this status (and reason).
+pub fn condition_is(obj: &PartnerEventSource, type_: &str, status: &str, reason: Option<&str>) -> bool {
+    obj.condition(type_)
+        .is_some_and(|c| c.status == status && reason.is_none_or(|r| c.reason == r))
+}
+
+async fn create_namespace(client: &Client, name: &str) {
+    let namespaces: Api<Namespace> = Api::all(client.clone());
+    let ns = Namespace {
+        metadata: ObjectMeta {
+            name: Some(name.to_owned()),
+            ..ObjectMeta::default()
+        },
+        ..Namespace::default()
+    };
+    namespaces
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
+}
+
+/// Reads a file of the repository.
+pub fn read(path: &Path) -> String {
+    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+}
