@@ -4,7 +4,7 @@
 
 mod support;
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use support::scenario::{CUSTOMER, Scenario};
 
@@ -63,5 +63,4 @@ async fn reconcile_throughput_and_memory() {
     let restarted = Instant::now();
     s.wait_emulator("a full re-check after restart", |e| e.calls("ListPartnerEventSourceAccounts") >= listed + n as u64).await;
     println!("restart re-check of {n} objects at 50 calls/s: {:.2?}", restarted.elapsed());
-    assert!(restarted.elapsed() >= Duration::ZERO);
 }
