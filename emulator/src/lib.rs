@@ -1,1 +1,322 @@
-pub fn placeholder() {}
+//! A test-only emulator of the Amazon EventBridge partner event source API.
+//!
+//! It speaks the real wire protocol (AWS JSON 1.1, `X-Amz-Target:
+//! AWSEvents.<Operation>`, SigV4-signed requests with any signature accepted),
+//! validates every input against the official service model, keeps per-region,
+//! per-partner and per-customer-account state with AWS's semantics, and injects
+//! faults on demand. The operator's end-to-end tests drive it in-process through
+//! [`Emulator`]; other tools use the `eventbridge-partner-emulator` binary and the
+//! admin API under `/_emulator/` (see `emulator/README.md`).
+//!
+//! The calling account is the SigV4 access key id when that is 12 digits, and
+//! [`Config::partner_account`] otherwise, so one emulator serves the partner and
+//! all its customers.
+//!
+//! It is never part of the operator binary.
+
+#![warn(missing_docs)]
+
+mod admin;
+mod faults;
+mod model;
+mod pagination;
+mod server;
+mod sigv4;
+mod store;
+mod wire;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use faults::{OUTCOME_OK, ScriptedError};
+pub use store::{BusSnapshot, SourceSnapshot, SourceState};
+
+use model::Model;
+use server::Shared;
+
+/// How long a pending source lives before AWS deletes it: two weeks, per the
+/// `DeactivateEventSource` documentation ("If it remains in PENDING state for
+/// more than two weeks, it is deleted").
+pub const DEFAULT_PENDING_EXPIRATION: Duration = Duration::from_secs(14 * 24 * 60 * 60);
+
+/// Emulator settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// The region the emulator announces as its own (`Emulator::region`). Requests
+    /// signed for any region are served, each region with its own state and ARNs,
+    /// as if the endpoint override routed each to that region's endpoint.
+    pub region: String,
+    /// The account of callers whose access key id is not a 12-digit account id.
+    pub partner_account: String,
+    /// How long a `PENDING` source lives before it expires and is deleted.
+    pub pending_expiration: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            region: "eu-west-1".to_owned(),
+            partner_account: "111111111111".to_owned(),
+            pending_expiration: DEFAULT_PENDING_EXPIRATION,
+        }
+    }
+}
+
+/// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops the server.
+#[derive(Debug)]
+pub struct Emulator {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Binds `127.0.0.1:0` and serves in a background tokio task until dropped or shut down.
+    pub async fn start(config: Config) -> std::io::Result<Emulator> {
+        Emulator::start_on(config, SocketAddr::from(([127, 0, 0, 1], 0))).await
+    }
+
+    /// Binds `addr` and serves in a background tokio task until dropped or shut down.
+    pub async fn start_on(config: Config, addr: SocketAddr) -> std::io::Result<Emulator> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config));
+        let app = server::router(shared.clone());
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    // A dropped sender stops the server just like a sent signal.
+                    let _ = stopped.await;
+                })
+                .await;
+            if let Err(error) = served {
+                tracing::error!(%error, "emulator server failed");
+            }
+        });
+        tracing::info!(%addr, region = %shared.config.region, partner_account = %shared.config.partner_account, "emulator listening");
+        Ok(Emulator {
+            shared,
+            addr,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// The URL to give an SDK as its endpoint: `http://127.0.0.1:PORT`.
+    pub fn endpoint_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The configuration the emulator runs with.
+    pub fn config(&self) -> &Config {
+        &self.shared.config
+    }
+
+    /// The emulator's own region ([`Config::region`]).
+    pub fn region(&self) -> &str {
+        &self.shared.config.region
+    }
+
+    /// The partner account ([`Config::partner_account`]).
+    pub fn partner_account(&self) -> &str {
+        &self.shared.config.partner_account
+    }
+
+    /// Makes the next calls of `operation` fail, one per code, in order; later
+    /// calls succeed again. Each error has the HTTP status AWS uses for its code.
+    ///
+    /// # Panics
+    /// If `operation` is not an operation of the service model (a typo in a test).
+    pub fn inject_errors(&self, operation: &str, codes: &[&str]) {
+        self.inject(operation, codes.iter().map(|c| ScriptedError::code(c)));
+    }
+
+    /// Like [`Emulator::inject_errors`], with a message or status per error.
+    ///
+    /// # Panics
+    /// If `operation` is not an operation of the service model.
+    pub fn inject(&self, operation: &str, errors: impl IntoIterator<Item = ScriptedError>) {
+        known(operation);
+        self.shared.faults().push_errors(operation, errors);
+        self.shared.changed();
+    }
+
+    /// Delays every answer to `operation` by `latency` (zero removes it). The
+    /// operation takes effect before the delay.
+    ///
+    /// # Panics
+    /// If `operation` is not an operation of the service model.
+    pub fn set_latency(&self, operation: &str, latency: Duration) {
+        known(operation);
+        self.shared.faults().set_latency(operation, latency);
+        self.shared.changed();
+    }
+
+    /// Limits `operation` with a token bucket of `burst` tokens refilled at
+    /// `rate_per_sec`, starting full; calls beyond it answer `ThrottlingException`.
+    ///
+    /// # Panics
+    /// If `operation` is not an operation of the service model, or the rate is
+    /// negative or not finite.
+    pub fn set_quota(&self, operation: &str, rate_per_sec: f64, burst: u32) {
+        known(operation);
+        assert!(
+            rate_per_sec.is_finite() && rate_per_sec >= 0.0,
+            "rate_per_sec must be finite and >= 0, got {rate_per_sec}"
+        );
+        self.shared
+            .faults()
+            .set_quota(operation, rate_per_sec, burst, Instant::now());
+        self.shared.changed();
+    }
+
+    /// Removes the quota of `operation`.
+    pub fn clear_quota(&self, operation: &str) {
+        self.shared.faults().clear_quota(operation);
+        self.shared.changed();
+    }
+
+    /// Removes every injected fault (scripted errors, latency, quotas).
+    pub fn clear_faults(&self) {
+        self.shared.faults().clear(None);
+        self.shared.changed();
+    }
+
+    /// How many requests named `operation` (any outcome, including
+    /// authentication failures and injected faults).
+    pub fn calls(&self, operation: &str) -> u64 {
+        self.shared.calls().total(operation)
+    }
+
+    /// How many requests named `operation` ended with `outcome`: [`OUTCOME_OK`]
+    /// or an error code such as `ThrottlingException`.
+    pub fn calls_with_outcome(&self, operation: &str, outcome: &str) -> u64 {
+        self.shared.calls().with_outcome(operation, outcome)
+    }
+
+    /// Every live partner event source (all regions and partners).
+    pub fn sources(&self) -> Vec<SourceSnapshot> {
+        self.shared.store().sources(SystemTime::now())
+    }
+
+    /// The first live source named `name`, if any.
+    pub fn source(&self, name: &str) -> Option<SourceSnapshot> {
+        self.sources().into_iter().find(|s| s.name == name)
+    }
+
+    /// Every event bus created by customers.
+    pub fn buses(&self) -> Vec<BusSnapshot> {
+        self.shared.store().buses()
+    }
+
+    /// Deletes every source named `name`, as if someone else had. Returns
+    /// whether one existed. A customer's matching bus then sees it `DELETED`.
+    pub fn delete_out_of_band(&self, name: &str) -> bool {
+        self.mutate(|store| store.delete_out_of_band(name, None, SystemTime::now()))
+    }
+
+    /// Expires every pending source named `name` now, as AWS does after the
+    /// pending period. Returns whether one expired (active sources never expire).
+    pub fn expire(&self, name: &str) -> bool {
+        self.mutate(|store| store.expire(name, None, SystemTime::now()))
+    }
+
+    /// Acts as the customer: creates the matching partner event bus if missing
+    /// and makes every source named `name` `ACTIVE`. Returns whether one existed.
+    pub fn activate(&self, name: &str) -> bool {
+        self.mutate(|store| store.activate(name, None, SystemTime::now()))
+    }
+
+    /// Acts as the customer: deactivates every source named `name` (back to
+    /// `PENDING`, expiring after the pending period). Returns whether one existed.
+    pub fn deactivate(&self, name: &str) -> bool {
+        let period = self.shared.config.pending_expiration;
+        self.mutate(|store| store.deactivate(name, None, SystemTime::now(), period))
+    }
+
+    /// Forgets all sources, buses, faults and call counts.
+    pub fn reset(&self) {
+        self.shared.reset();
+    }
+
+    /// Waits until `condition` holds, re-checking after every request or admin
+    /// change (and at least every 50 ms, for time-based changes such as
+    /// expiry). Returns whether it held before `timeout`.
+    pub async fn wait_until(
+        &self,
+        timeout: Duration,
+        mut condition: impl FnMut(&Emulator) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut changes = self.shared.subscribe();
+        loop {
+            changes.borrow_and_update();
+            if condition(self) {
+                return true;
+            }
+            let now = tokio::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            let tick = (deadline - now).min(Duration::from_millis(50));
+            // Either a change or the tick: both mean "look again".
+            let _ = tokio::time::timeout(tick, changes.changed()).await;
+        }
+    }
+
+    /// Stops accepting connections, lets in-flight requests finish (for at most
+    /// five seconds) and waits for the server task to end.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut task) = self.task.take()
+            && tokio::time::timeout(Duration::from_secs(5), &mut task)
+                .await
+                .is_err()
+        {
+            task.abort();
+        }
+    }
+
+    fn mutate(&self, f: impl FnOnce(&mut store::Store) -> usize) -> bool {
+        let affected = f(&mut self.shared.store());
+        self.shared.changed();
+        affected > 0
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        // Graceful: the listener closes at once, open connections finish their
+        // request. Works without a runtime, so dropping after the test's runtime
+        // is gone is fine too.
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// Fails loudly on operation names outside the model: a typo in a test would
+/// otherwise inject a fault no request ever meets.
+fn known(operation: &str) {
+    assert!(
+        Model::get().has_operation(operation),
+        "unknown EventBridge operation {operation:?}; known: {}",
+        Model::get()
+            .operation_names()
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+}

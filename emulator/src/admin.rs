@@ -1,0 +1,316 @@
+//! The admin API under `/_emulator/`: fault injection, out-of-band actions,
+//! inspection and reset, as JSON over HTTP for tests and demos outside Rust.
+//! `emulator/README.md` documents every endpoint.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::faults::ScriptedError;
+use crate::model::Model;
+use crate::server::Shared;
+
+type AppState = State<Arc<Shared>>;
+
+/// The admin routes, relative to `/_emulator`.
+pub(crate) fn router() -> Router<Arc<Shared>> {
+    Router::new()
+        .route("/config", get(config))
+        .route("/state", get(state))
+        .route("/calls", get(calls))
+        .route("/faults", get(faults))
+        .route("/faults/errors", post(inject_errors))
+        .route("/faults/latency", post(set_latency))
+        .route("/faults/quota", post(set_quota))
+        .route("/faults/clear", post(clear_faults))
+        .route("/sources/delete", post(delete_source))
+        .route("/sources/expire", post(expire_source))
+        .route("/sources/activate", post(activate_source))
+        .route("/sources/deactivate", post(deactivate_source))
+        .route("/reset", post(reset))
+}
+
+fn respond(status: StatusCode, body: Value) -> Response {
+    let mut response = Response::new(Body::from(body.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+fn bad_request(message: impl std::fmt::Display) -> Response {
+    respond(
+        StatusCode::BAD_REQUEST,
+        json!({ "error": message.to_string() }),
+    )
+}
+
+/// Parses a JSON request body (an empty body is `{}`).
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
+    let body: &[u8] = if body.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        body
+    };
+    serde_json::from_slice(body).map_err(|e| format!("invalid request body: {e}"))
+}
+
+fn known_operation(operation: &str) -> Result<(), String> {
+    if Model::get().has_operation(operation) {
+        Ok(())
+    } else {
+        Err(format!(
+            "unknown operation {operation:?}; known: {}",
+            Model::get()
+                .operation_names()
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+    }
+}
+
+async fn config(State(shared): AppState) -> Response {
+    respond(
+        StatusCode::OK,
+        json!({
+            "region": shared.config.region,
+            "partner_account": shared.config.partner_account,
+            "pending_expiration_secs": shared.config.pending_expiration.as_secs_f64(),
+            "operations": Model::get().operation_names().collect::<Vec<_>>(),
+        }),
+    )
+}
+
+async fn state(State(shared): AppState) -> Response {
+    let sources = shared.store().sources(SystemTime::now());
+    let buses = shared.store().buses();
+    respond(
+        StatusCode::OK,
+        json!({ "sources": sources, "buses": buses }),
+    )
+}
+
+async fn calls(State(shared): AppState) -> Response {
+    let calls = shared.calls().clone();
+    match serde_json::to_value(calls) {
+        Ok(v) => respond(StatusCode::OK, v),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": e.to_string() }),
+        ),
+    }
+}
+
+async fn faults(State(shared): AppState) -> Response {
+    let view = shared.faults().view();
+    match serde_json::to_value(view) {
+        Ok(v) => respond(StatusCode::OK, v),
+        Err(e) => respond(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({ "error": e.to_string() }),
+        ),
+    }
+}
+
+/// One scripted error: a bare code or `{code, message?, status?}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ErrorSpec {
+    Code(String),
+    Full(ScriptedError),
+}
+
+#[derive(Deserialize)]
+struct InjectErrors {
+    operation: String,
+    errors: Vec<ErrorSpec>,
+}
+
+async fn inject_errors(State(shared): AppState, body: Bytes) -> Response {
+    let req: InjectErrors = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    if let Err(e) = known_operation(&req.operation) {
+        return bad_request(e);
+    }
+    let errors: Vec<ScriptedError> = req
+        .errors
+        .into_iter()
+        .map(|e| match e {
+            ErrorSpec::Code(code) => ScriptedError::code(&code),
+            ErrorSpec::Full(full) => full,
+        })
+        .collect();
+    if let Some(bad) = errors.iter().find(|e| e.code.is_empty()) {
+        return bad_request(format!("empty error code in {bad:?}"));
+    }
+    if let Some(bad) = errors
+        .iter()
+        .find(|e| e.status.is_some_and(|s| !(400..=599).contains(&s)))
+    {
+        return bad_request(format!("status must be 400..=599, got {bad:?}"));
+    }
+    let queued = errors.len();
+    shared.faults().push_errors(&req.operation, errors);
+    shared.changed();
+    respond(
+        StatusCode::OK,
+        json!({ "operation": req.operation, "queued": queued }),
+    )
+}
+
+#[derive(Deserialize)]
+struct SetLatency {
+    operation: String,
+    latency_ms: u64,
+}
+
+async fn set_latency(State(shared): AppState, body: Bytes) -> Response {
+    let req: SetLatency = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    if let Err(e) = known_operation(&req.operation) {
+        return bad_request(e);
+    }
+    shared
+        .faults()
+        .set_latency(&req.operation, Duration::from_millis(req.latency_ms));
+    shared.changed();
+    respond(
+        StatusCode::OK,
+        json!({ "operation": req.operation, "latency_ms": req.latency_ms }),
+    )
+}
+
+#[derive(Deserialize)]
+struct SetQuota {
+    operation: String,
+    rate_per_sec: f64,
+    burst: u32,
+}
+
+async fn set_quota(State(shared): AppState, body: Bytes) -> Response {
+    let req: SetQuota = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    if let Err(e) = known_operation(&req.operation) {
+        return bad_request(e);
+    }
+    if !(req.rate_per_sec.is_finite() && req.rate_per_sec >= 0.0) {
+        return bad_request("rate_per_sec must be a finite number >= 0");
+    }
+    shared
+        .faults()
+        .set_quota(&req.operation, req.rate_per_sec, req.burst, Instant::now());
+    shared.changed();
+    respond(
+        StatusCode::OK,
+        json!({ "operation": req.operation, "rate_per_sec": req.rate_per_sec, "burst": req.burst }),
+    )
+}
+
+#[derive(Deserialize)]
+struct ClearFaults {
+    #[serde(default)]
+    operation: Option<String>,
+}
+
+async fn clear_faults(State(shared): AppState, body: Bytes) -> Response {
+    let req: ClearFaults = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    if let Some(op) = &req.operation
+        && let Err(e) = known_operation(op)
+    {
+        return bad_request(e);
+    }
+    shared.faults().clear(req.operation.as_deref());
+    shared.changed();
+    respond(
+        StatusCode::OK,
+        json!({ "cleared": req.operation.as_deref().unwrap_or("*") }),
+    )
+}
+
+#[derive(Deserialize)]
+struct SourceAction {
+    name: String,
+    #[serde(default)]
+    region: Option<String>,
+}
+
+/// Runs an out-of-band action on sources by name; 404 when nothing matched.
+fn source_action(
+    shared: &Shared,
+    body: &[u8],
+    action: &str,
+    run: impl FnOnce(&Shared, &str, Option<&str>) -> usize,
+) -> Response {
+    let req: SourceAction = match parse(body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let affected = run(shared, &req.name, req.region.as_deref());
+    shared.changed();
+    if affected == 0 {
+        respond(
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("no source named {:?} to {action}", req.name) }),
+        )
+    } else {
+        respond(
+            StatusCode::OK,
+            json!({ "name": req.name, "affected": affected }),
+        )
+    }
+}
+
+async fn delete_source(State(shared): AppState, body: Bytes) -> Response {
+    source_action(&shared, &body, "delete", |s, name, region| {
+        s.store()
+            .delete_out_of_band(name, region, SystemTime::now())
+    })
+}
+
+async fn expire_source(State(shared): AppState, body: Bytes) -> Response {
+    source_action(
+        &shared,
+        &body,
+        "expire (only pending sources expire)",
+        |s, name, region| s.store().expire(name, region, SystemTime::now()),
+    )
+}
+
+async fn activate_source(State(shared): AppState, body: Bytes) -> Response {
+    source_action(&shared, &body, "activate", |s, name, region| {
+        s.store().activate(name, region, SystemTime::now())
+    })
+}
+
+async fn deactivate_source(State(shared): AppState, body: Bytes) -> Response {
+    source_action(&shared, &body, "deactivate", |s, name, region| {
+        let period = s.config.pending_expiration;
+        s.store()
+            .deactivate(name, region, SystemTime::now(), period)
+    })
+}
+
+async fn reset(State(shared): AppState) -> Response {
+    shared.reset();
+    respond(StatusCode::OK, json!({ "reset": true }))
+}

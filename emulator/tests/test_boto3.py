@@ -1,0 +1,159 @@
+"""boto3 cannot tell the emulator from EventBridge for the partner-source operations.
+
+Starts the `eventbridge-partner-emulator` binary (from $EMULATOR_BIN, else
+target/debug/ of the workspace; build it with `cargo build -p
+eventbridge-partner-emulator`), reads its LISTENING line and drives it with
+boto3. Needs `pip install boto3 pytest`.
+"""
+
+import datetime
+import json
+import os
+import pathlib
+import selectors
+import subprocess
+import time
+import urllib.request
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+REGION = "eu-west-1"
+CUSTOMER = "222222222222"
+NAME = "aws.partner/acme.com/customer-4711/orders"
+
+
+def emulator_binary() -> str:
+    explicit = os.environ.get("EMULATOR_BIN")
+    if explicit:
+        return explicit
+    target = pathlib.Path(os.environ.get("CARGO_TARGET_DIR", REPO / "target"))
+    return str(target / "debug" / "eventbridge-partner-emulator")
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    proc = subprocess.Popen(
+        [emulator_binary(), "--region", REGION],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        selector = selectors.DefaultSelector()
+        selector.register(proc.stdout, selectors.EVENT_READ)
+        deadline = time.monotonic() + 30
+        line = ""
+        while not line.startswith("LISTENING "):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not selector.select(timeout=remaining):
+                pytest.fail("emulator did not announce LISTENING in time")
+            line = proc.stdout.readline()
+            if not line and proc.poll() is not None:
+                pytest.fail(f"emulator exited with {proc.returncode}")
+        yield line.split(" ", 1)[1].strip()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def client(endpoint, access_key_id="AKIDPARTNEREXAMPLE"):
+    return boto3.client(
+        "events",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key="not-checked",
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+
+
+def admin(endpoint, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(
+        f"{endpoint}/_emulator/{path}",
+        data=data,
+        method="GET" if body is None else "POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.load(response)
+
+
+def error_of(excinfo):
+    return excinfo.value.response["Error"]
+
+
+def test_create_describe_and_already_exists(endpoint):
+    events = client(endpoint)
+    created = events.create_partner_event_source(Name=NAME, Account=CUSTOMER)
+    arn = f"arn:aws:events:{REGION}::event-source/{NAME}"
+    assert created["EventSourceArn"] == arn
+    assert created["ResponseMetadata"]["RequestId"]
+
+    described = events.describe_partner_event_source(Name=NAME)
+    assert described["Arn"] == arn
+    assert described["Name"] == NAME
+
+    accounts = events.list_partner_event_source_accounts(EventSourceName=NAME)
+    [entry] = accounts["PartnerEventSourceAccounts"]
+    assert entry["Account"] == CUSTOMER
+    assert entry["State"] == "PENDING"
+    assert isinstance(entry["CreationTime"], datetime.datetime)
+    assert entry["ExpirationTime"] - entry["CreationTime"] == datetime.timedelta(days=14)
+
+    with pytest.raises(events.exceptions.ResourceAlreadyExistsException) as excinfo:
+        events.create_partner_event_source(Name=NAME, Account=CUSTOMER)
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    seen = client(endpoint, CUSTOMER).describe_event_source(Name=NAME)
+    assert seen["State"] == "PENDING"
+    assert seen["CreatedBy"] == "acme.com"
+
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.describe_partner_event_source(Name="aws.partner/acme.com/nobody/orders")
+
+
+def test_validation_names_the_member(endpoint):
+    events = client(endpoint)
+    with pytest.raises(ClientError) as excinfo:
+        events.create_partner_event_source(Name="acme.com/customer/orders", Account=CUSTOMER)
+    error = error_of(excinfo)
+    assert error["Code"] == "ValidationException"
+    assert error["Message"] == (
+        "1 validation error detected: Value 'acme.com/customer/orders' at 'name' failed to "
+        "satisfy constraint: Member must satisfy regular expression pattern: "
+        r"aws\.partner(/[\.\-_A-Za-z0-9]+){2,}"
+    )
+
+    # 13 digits passes botocore's client-side checks (it checks only the minimum length).
+    with pytest.raises(ClientError) as excinfo:
+        events.create_partner_event_source(Name=NAME + "-2", Account="1234567890123")
+    error = error_of(excinfo)
+    assert error["Code"] == "ValidationException"
+    assert "at 'account' failed to satisfy constraint: Member must have length less than or equal to 12" in (
+        error["Message"]
+    )
+
+
+def test_injected_faults_reach_boto3(endpoint):
+    events = client(endpoint)
+    admin(
+        endpoint,
+        "faults/errors",
+        {"operation": "DescribePartnerEventSource", "errors": ["ThrottlingException", "InternalException"]},
+    )
+    with pytest.raises(ClientError) as excinfo:
+        events.describe_partner_event_source(Name=NAME)
+    assert error_of(excinfo)["Code"] == "ThrottlingException"
+    with pytest.raises(events.exceptions.InternalException) as excinfo:
+        events.describe_partner_event_source(Name=NAME)
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+    assert events.describe_partner_event_source(Name=NAME)["Name"] == NAME
+
+    calls = admin(endpoint, "calls")["DescribePartnerEventSource"]["outcomes"]
+    assert calls["ThrottlingException"] == 1
+    assert calls["InternalException"] == 1
