@@ -72,7 +72,9 @@ fn duration(s: &str) -> Result<Duration, String> {
 fn positive_rate(s: &str) -> Result<f64, String> {
     match s.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
-        _ => Err(format!("{s:?} is not a positive number of requests per second")),
+        _ => Err(format!(
+            "{s:?} is not a positive number of requests per second"
+        )),
     }
 }
 
@@ -116,11 +118,23 @@ pub struct RunArgs {
     pub resync_interval: Duration,
 
     /// Deletion policy for objects whose spec sets none.
-    #[arg(long, env = "DEFAULT_DELETION_POLICY", value_enum, default_value = "Delete", global = true)]
+    #[arg(
+        long,
+        env = "DEFAULT_DELETION_POLICY",
+        value_enum,
+        default_value = "Delete",
+        global = true
+    )]
     pub default_deletion_policy: PolicyArg,
 
     /// Log format.
-    #[arg(long, env = "LOG_FORMAT", value_enum, default_value = "auto", global = true)]
+    #[arg(
+        long,
+        env = "LOG_FORMAT",
+        value_enum,
+        default_value = "auto",
+        global = true
+    )]
     pub log_format: LogFormat,
 
     /// Address of the HTTP server for /metrics, /healthz and /readyz.
@@ -132,7 +146,12 @@ pub struct RunArgs {
     pub leader_election: bool,
 
     /// Name of the leader-election Lease.
-    #[arg(long, env = "LEASE_NAME", default_value = "eventbridge-partner-operator", global = true)]
+    #[arg(
+        long,
+        env = "LEASE_NAME",
+        default_value = "eventbridge-partner-operator",
+        global = true
+    )]
     pub lease_name: String,
 
     /// Namespace of the leader-election Lease; defaults to the pod's namespace, else the
@@ -211,9 +230,10 @@ mod tests {
             ["--default-deletion-policy", "Keep"],
             ["--concurrency", "0"],
         ] {
-            let err = Cli::try_parse_from(["eventbridge-partner-operator", "run", args[0], args[1]])
-                .unwrap_err()
-                .to_string();
+            let err =
+                Cli::try_parse_from(["eventbridge-partner-operator", "run", args[0], args[1]])
+                    .unwrap_err()
+                    .to_string();
             assert!(err.contains(args[0]), "{args:?}: {err}");
         }
     }

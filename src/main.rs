@@ -21,7 +21,10 @@ fn main() -> ExitCode {
         },
         None | Some(Command::Run) => {
             telemetry::init(cli.run.log_format);
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(rt) => rt,
                 Err(e) => {
                     eprintln!("cannot start the async runtime: {e}");

@@ -9,11 +9,11 @@ use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::config::Region;
 use futures::StreamExt;
+use kube::Client;
 use kube::api::Api;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
-use kube::Client;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -209,7 +209,10 @@ async fn eventbridge_config(args: &RunArgs) -> (aws_sdk_eventbridge::Config, Opt
     }
     let sdk = loader.load().await;
     let region = sdk.region().map(ToString::to_string);
-    (aws_sdk_eventbridge::config::Builder::from(&sdk).build(), region)
+    (
+        aws_sdk_eventbridge::config::Builder::from(&sdk).build(),
+        region,
+    )
 }
 
 /// Runs the controller until `stop` is cancelled, then lets in-flight reconciles finish for

@@ -128,7 +128,10 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
     );
     async {
         // Ownership is decided from the cache; wait until it holds every object once.
-        ctx.store.wait_until_ready().await.map_err(|e| Error::Finalizer(e.to_string()))?;
+        ctx.store
+            .wait_until_ready()
+            .await
+            .map_err(|e| Error::Finalizer(e.to_string()))?;
         let api: Api<PartnerEventSource> =
             Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
         finalizer(&api, FINALIZER, obj, |event| async {
@@ -227,7 +230,10 @@ fn log_failure(operation: &str, answer: &Answer) {
         Answer::Delete(Err(e)) => e,
         _ => return,
     };
-    if matches!(err.class, AwsErrorClass::AlreadyExists | AwsErrorClass::NotFound) {
+    if matches!(
+        err.class,
+        AwsErrorClass::AlreadyExists | AwsErrorClass::NotFound
+    ) {
         return;
     }
     warn!(

@@ -48,25 +48,12 @@ static REGION_RE: LazyLock<Regex> =
     status = "PartnerEventSourceStatus",
     derive = "PartialEq",
     doc = "A partner event source in Amazon EventBridge, offered to one customer AWS account and kept in line by eventbridge-partner-operator.",
-    printcolumn(name = "Source", type_ = "string", json_path = ".spec.name"),
-    printcolumn(name = "Account", type_ = "string", json_path = ".spec.account"),
-    printcolumn(name = "State", type_ = "string", json_path = ".status.state"),
-    printcolumn(
-        name = "Ready",
-        type_ = "string",
-        json_path = ".status.conditions[?(@.type==\"Ready\")].status"
-    ),
-    printcolumn(
-        name = "Age",
-        type_ = "date",
-        json_path = ".metadata.creationTimestamp"
-    ),
-    printcolumn(
-        name = "ARN",
-        type_ = "string",
-        json_path = ".status.arn",
-        priority = "1"
-    )
+    printcolumn = r#"{"name":"Source","type":"string","jsonPath":".spec.name"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","jsonPath":".spec.account"}"#,
+    printcolumn = r#"{"name":"State","type":"string","jsonPath":".status.state"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+    printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+    printcolumn = r#"{"name":"ARN","type":"string","jsonPath":".status.arn","priority":1}"#
 )]
 #[x_kube(validation = Rule::new(
     "has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)"

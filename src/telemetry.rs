@@ -12,7 +12,8 @@ const DEFAULT_FILTER: &str = "info,kube=warn,kube_runtime=warn,kube_lease_manage
 /// Installs the global subscriber. Reconcile lines carry the object's namespace, name and
 /// generation from the reconcile span; in JSON they appear under `span`.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_FILTER));
     let json = match format {
         LogFormat::Json => true,
         LogFormat::Text => false,

@@ -4,7 +4,8 @@ use std::path::Path;
 
 #[test]
 fn committed_crd_matches_the_generated_one() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("crds/partnereventsources.eventbridgepartner.dev.yaml");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("crds/partnereventsources.eventbridgepartner.dev.yaml");
     let committed = std::fs::read_to_string(&path).expect("read the committed CRD");
     let generated = eventbridge_partner_operator::crd_yaml().expect("render the CRD");
     assert!(

@@ -8,30 +8,42 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::api::coordination::v1::Lease;
-use kube::api::Api;
 use kube::ResourceExt;
+use kube::api::Api;
 use support::operator::{OperatorProcess, PARTNER_SECRET_ACCESS_KEY};
 use support::scenario::{CUSTOMER, Scenario, TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A plain HTTP/1.0 GET; returns the status code and body.
 async fn get(addr: SocketAddr, path: &str) -> (u16, String) {
-    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect to the operator");
+    let mut stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .expect("connect to the operator");
     stream
         .write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
         .await
         .unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
-    let status = response.split_whitespace().nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
-    let body = response.split_once("\r\n\r\n").map(|(_, b)| b.to_owned()).unwrap_or_default();
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
     (status, body)
 }
 
 /// The value of one sample line of a Prometheus text page, 0 when absent.
 fn sample(page: &str, series: &str) -> f64 {
     page.lines()
-        .find_map(|l| l.strip_prefix(series).and_then(|rest| rest.strip_prefix(' ')))
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(0.0)
 }
@@ -42,7 +54,8 @@ fn source(i: usize) -> String {
 
 /// Waits until the process logs that it leads.
 async fn wait_leading(op: &OperatorProcess, timeout: Duration) {
-    op.wait_for_log(timeout, "that it leads", |l| l["message"] == "leading").await;
+    op.wait_for_log(timeout, "that it leads", |l| l["message"] == "leading")
+        .await;
 }
 
 fn leads(op: &OperatorProcess) -> bool {
@@ -69,15 +82,31 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_sigkill() {
         assert!(Instant::now() < deadline, "standby never ready");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(sample(&get(standby_addr, "/metrics").await.1, "eventbridge_partner_operator_leader") == 0.0);
+    assert!(
+        sample(
+            &get(standby_addr, "/metrics").await.1,
+            "eventbridge_partner_operator_leader"
+        ) == 0.0
+    );
 
     s.create(&s.object("first", &source(1), CUSTOMER)).await;
     s.wait_ready("first").await;
-    let reconciled = |op: &OperatorProcess| op.log_lines().iter().filter(|l| l["message"] == "reconciled").count();
+    let reconciled = |op: &OperatorProcess| {
+        op.log_lines()
+            .iter()
+            .filter(|l| l["message"] == "reconciled")
+            .count()
+    };
     assert!(reconciled(&first) > 0);
     assert_eq!(reconciled(&second), 0, "the standby must not reconcile");
     let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.namespace);
-    let holder = leases.get(&s.namespace).await.unwrap().spec.unwrap().holder_identity;
+    let holder = leases
+        .get(&s.namespace)
+        .await
+        .unwrap()
+        .spec
+        .unwrap()
+        .holder_identity;
     assert_eq!(holder.as_deref(), Some("replica-a"));
 
     // The leader dies without a chance to release the Lease.
@@ -87,11 +116,19 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_sigkill() {
     // The standby must take over once the lease expires: allow the lease duration plus the
     // renewal period it may have just missed, and a margin for a busy machine.
     wait_leading(&second, lease_duration * 2 + Duration::from_secs(10)).await;
-    println!("standby took over {:?} after SIGKILL (lease duration {lease_duration:?})", killed.elapsed());
+    println!(
+        "standby took over {:?} after SIGKILL (lease duration {lease_duration:?})",
+        killed.elapsed()
+    );
     s.create(&s.object("second", &source(2), CUSTOMER)).await;
     s.wait_ready("second").await;
     assert!(reconciled(&second) > 0);
-    assert!(sample(&get(standby_addr, "/metrics").await.1, "eventbridge_partner_operator_leader") == 1.0);
+    assert!(
+        sample(
+            &get(standby_addr, "/metrics").await.1,
+            "eventbridge_partner_operator_leader"
+        ) == 1.0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,27 +144,47 @@ async fn sigterm_finishes_in_flight_work_releases_the_lease_and_exits_cleanly() 
     wait_leading(&leader, TIMEOUT).await;
 
     // A create that is in flight when SIGTERM arrives.
-    s.emulator.set_latency("CreatePartnerEventSource", Duration::from_secs(2));
+    s.emulator
+        .set_latency("CreatePartnerEventSource", Duration::from_secs(2));
     s.create(&s.object("orders", &source(1), CUSTOMER)).await;
-    s.wait_emulator("a create in flight", |e| e.calls("CreatePartnerEventSource") >= 1).await;
-    let status = leader.terminate(Duration::from_secs(30)).await.expect("exits within the grace period");
-    assert!(status.success(), "exit status {status:?}; log:\n{}", leader.log());
+    s.wait_emulator("a create in flight", |e| {
+        e.calls("CreatePartnerEventSource") >= 1
+    })
+    .await;
+    let status = leader
+        .terminate(Duration::from_secs(30))
+        .await
+        .expect("exits within the grace period");
+    assert!(
+        status.success(),
+        "exit status {status:?}; log:\n{}",
+        leader.log()
+    );
     let log = leader.log();
     assert!(log.contains("released the leader lease"), "{log}");
 
     // The in-flight create finished before exit: its result is in the status.
     let obj = s.api().get("orders").await.unwrap();
-    assert!(support::scenario::condition_is(&obj, "Ready", "True", None), "{obj:?}");
+    assert!(
+        support::scenario::condition_is(&obj, "Ready", "True", None),
+        "{obj:?}"
+    );
     // The Lease no longer names the old leader, well before its 10 s would have run out.
     let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.namespace);
-    let holder = leases.get(&s.namespace).await.unwrap().spec.and_then(|spec| spec.holder_identity);
+    let holder = leases
+        .get(&s.namespace)
+        .await
+        .unwrap()
+        .spec
+        .and_then(|spec| spec.holder_identity);
     assert_ne!(holder.as_deref(), Some("replica-a"), "lease not released");
 
     // A new replica takes over and adds no second source.
     let standby = launch.clone().arg("--identity", "replica-b").start();
     wait_leading(&standby, TIMEOUT).await;
     s.create(&s.object("more", &source(2), CUSTOMER)).await;
-    s.emulator.set_latency("CreatePartnerEventSource", Duration::ZERO);
+    s.emulator
+        .set_latency("CreatePartnerEventSource", Duration::ZERO);
     s.wait_ready("more").await;
     assert_eq!(s.emulator.sources().len(), 2);
 }
@@ -135,7 +192,8 @@ async fn sigterm_finishes_in_flight_work_releases_the_lease_and_exits_cleanly() 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metrics_and_health_endpoints_report_and_move() {
     let s = Scenario::start("metrics").await;
-    s.emulator.inject_errors("CreatePartnerEventSource", &["ThrottlingException"]);
+    s.emulator
+        .inject_errors("CreatePartnerEventSource", &["ThrottlingException"]);
     let operator = s.launch().start();
     let addr = operator.http_addr().await;
     assert_eq!(get(addr, "/healthz").await.0, 200);
@@ -145,30 +203,65 @@ async fn metrics_and_health_endpoints_report_and_move() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let before = get(addr, "/metrics").await.1;
-    assert_eq!(sample(&before, "eventbridge_partner_operator_leader"), 1.0, "{before}");
+    assert_eq!(
+        sample(&before, "eventbridge_partner_operator_leader"),
+        1.0,
+        "{before}"
+    );
 
     s.create(&s.object("orders", &source(1), CUSTOMER)).await;
     s.wait_ready("orders").await;
     let page = get(addr, "/metrics").await.1;
     for (series, at_least) in [
-        (r#"eventbridge_partner_operator_reconciles_total{result="ready"}"#, 1.0),
-        (r#"eventbridge_partner_operator_reconciles_total{result="retrying"}"#, 1.0),
-        (r#"eventbridge_partner_operator_aws_requests_total{operation="CreatePartnerEventSource",outcome="success"}"#, 1.0),
-        (r#"eventbridge_partner_operator_aws_requests_total{operation="CreatePartnerEventSource",outcome="ThrottlingException"}"#, 1.0),
-        (r#"eventbridge_partner_operator_aws_request_duration_seconds_count{operation="CreatePartnerEventSource"}"#, 2.0),
-        ("eventbridge_partner_operator_reconcile_duration_seconds_count", 2.0),
+        (
+            r#"eventbridge_partner_operator_reconciles_total{result="ready"}"#,
+            1.0,
+        ),
+        (
+            r#"eventbridge_partner_operator_reconciles_total{result="retrying"}"#,
+            1.0,
+        ),
+        (
+            r#"eventbridge_partner_operator_aws_requests_total{operation="CreatePartnerEventSource",outcome="success"}"#,
+            1.0,
+        ),
+        (
+            r#"eventbridge_partner_operator_aws_requests_total{operation="CreatePartnerEventSource",outcome="ThrottlingException"}"#,
+            1.0,
+        ),
+        (
+            r#"eventbridge_partner_operator_aws_request_duration_seconds_count{operation="CreatePartnerEventSource"}"#,
+            2.0,
+        ),
+        (
+            "eventbridge_partner_operator_reconcile_duration_seconds_count",
+            2.0,
+        ),
         (r#"eventbridge_partner_operator_objects{ready="True"}"#, 1.0),
-        (r#"eventbridge_partner_operator_objects_by_state{state="PENDING"}"#, 1.0),
+        (
+            r#"eventbridge_partner_operator_objects_by_state{state="PENDING"}"#,
+            1.0,
+        ),
     ] {
-        assert!(sample(&page, series) >= at_least, "{series} < {at_least} in\n{page}");
-        assert!(sample(&page, series) > sample(&before, series), "{series} did not move");
+        assert!(
+            sample(&page, series) >= at_least,
+            "{series} < {at_least} in\n{page}"
+        );
+        assert!(
+            sample(&page, series) > sample(&before, series),
+            "{series} did not move"
+        );
     }
     // The state gauge follows activation.
     s.emulator.activate(&source(1));
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let page = get(addr, "/metrics").await.1;
-        if sample(&page, r#"eventbridge_partner_operator_objects_by_state{state="ACTIVE"}"#) == 1.0 {
+        if sample(
+            &page,
+            r#"eventbridge_partner_operator_objects_by_state{state="ACTIVE"}"#,
+        ) == 1.0
+        {
             break;
         }
         assert!(Instant::now() < deadline, "ACTIVE never counted:\n{page}");
@@ -198,7 +291,11 @@ async fn resyncs_of_unchanged_objects_write_nothing() {
     // ...and not one of those passes wrote to the API server.
     for name in names {
         let now = s.api().get(name).await.unwrap();
-        assert_eq!(now.resource_version(), versions[name], "{name} was written during resync");
+        assert_eq!(
+            now.resource_version(),
+            versions[name],
+            "{name} was written during resync"
+        );
     }
     println!(
         "{} account listings across resyncs, 0 writes",
@@ -210,7 +307,11 @@ async fn resyncs_of_unchanged_objects_write_nothing() {
 async fn one_rate_limiter_keeps_200_objects_within_the_aws_quota() {
     let s = Scenario::start("ratelimit").await;
     let rate = 25.0;
-    for operation in ["CreatePartnerEventSource", "ListPartnerEventSourceAccounts", "DescribePartnerEventSource"] {
+    for operation in [
+        "CreatePartnerEventSource",
+        "ListPartnerEventSourceAccounts",
+        "DescribePartnerEventSource",
+    ] {
         s.emulator.set_quota(operation, rate, 25);
     }
     let _operator = s
@@ -222,9 +323,11 @@ async fn one_rate_limiter_keeps_200_objects_within_the_aws_quota() {
         .start();
     let count = 200;
     for i in 0..count {
-        s.create(&s.object(&format!("orders-{i}"), &source(i), CUSTOMER)).await;
+        s.create(&s.object(&format!("orders-{i}"), &source(i), CUSTOMER))
+            .await;
     }
-    s.wait_emulator("200 sources", |e| e.sources().len() == count).await;
+    s.wait_emulator("200 sources", |e| e.sources().len() == count)
+        .await;
     for i in 0..count {
         s.wait_ready(&format!("orders-{i}")).await;
     }
@@ -232,29 +335,46 @@ async fn one_rate_limiter_keeps_200_objects_within_the_aws_quota() {
         .iter()
         .map(|op| s.emulator.calls_with_outcome(op, "ThrottlingException"))
         .sum();
-    let calls = s.emulator.calls("CreatePartnerEventSource") + s.emulator.calls("ListPartnerEventSourceAccounts");
+    let calls = s.emulator.calls("CreatePartnerEventSource")
+        + s.emulator.calls("ListPartnerEventSourceAccounts");
     println!("{count} objects: {calls} EventBridge calls, {throttled} ThrottlingException answers");
-    assert!(throttled * 100 <= calls, "{throttled} of {calls} calls throttled");
+    assert!(
+        throttled * 100 <= calls,
+        "{throttled} of {calls} calls throttled"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_json_with_object_identity_request_ids_and_no_credentials() {
     let s = Scenario::start("logs").await;
-    s.emulator.inject_errors("CreatePartnerEventSource", &["ConcurrentModificationException"]);
+    s.emulator.inject_errors(
+        "CreatePartnerEventSource",
+        &["ConcurrentModificationException"],
+    );
     let operator = s.launch().start();
     s.create(&s.object("orders", &source(1), CUSTOMER)).await;
     s.wait_ready("orders").await;
     let lines = operator.log_lines();
     assert!(!lines.is_empty());
-    assert_eq!(lines.len(), operator.log().lines().count(), "every line is JSON");
+    assert_eq!(
+        lines.len(),
+        operator.log().lines().count(),
+        "every line is JSON"
+    );
 
-    let reconciled: Vec<_> = lines.iter().filter(|l| l["message"] == "reconciled").collect();
+    let reconciled: Vec<_> = lines
+        .iter()
+        .filter(|l| l["message"] == "reconciled")
+        .collect();
     assert!(!reconciled.is_empty());
     for line in &reconciled {
         let span = &line["span"];
         assert_eq!(span["namespace"], s.namespace.as_str(), "{line}");
         assert_eq!(span["name"], "orders", "{line}");
-        assert!(span["generation"].as_i64().is_some_and(|g| g >= 1), "{line}");
+        assert!(
+            span["generation"].as_i64().is_some_and(|g| g >= 1),
+            "{line}"
+        );
     }
     let failure = lines
         .iter()
@@ -264,5 +384,8 @@ async fn logs_are_json_with_object_identity_request_ids_and_no_credentials() {
     assert!(request_id != "-" && !request_id.is_empty(), "{failure}");
     assert_eq!(failure["span"]["name"], "orders");
 
-    assert!(!operator.log().contains(PARTNER_SECRET_ACCESS_KEY), "the secret key reached the log");
+    assert!(
+        !operator.log().contains(PARTNER_SECRET_ACCESS_KEY),
+        "the secret key reached the log"
+    );
 }

@@ -20,30 +20,63 @@ async fn the_example_becomes_ready_with_the_emulators_arn() {
     s.create(&example).await;
     let obj = s.wait_ready("customer-4711-orders").await;
 
-    let source = s.emulator.source(SOURCE).expect("the source exists in the emulator");
+    let source = s
+        .emulator
+        .source(SOURCE)
+        .expect("the source exists in the emulator");
     let status = obj.status.as_ref().unwrap();
     assert_eq!(status.arn.as_deref(), Some(source.arn.as_str()));
-    assert_eq!(source.arn, format!("arn:aws:events:eu-west-1::event-source/{SOURCE}"));
+    assert_eq!(
+        source.arn,
+        format!("arn:aws:events:eu-west-1::event-source/{SOURCE}")
+    );
     assert_eq!(source.account, CUSTOMER);
     assert_eq!(status.state.as_deref(), Some("PENDING"));
     assert!(status.creation_time.is_some() && status.expiration_time.is_some());
     assert_eq!(status.observed_generation, obj.metadata.generation);
     assert!(condition_is(&obj, "Activated", "False", Some("Pending")));
-    assert!(obj.finalizers().iter().any(|f| f == "eventbridgepartner.dev/finalizer"));
-    s.wait_event(&s.namespace, "customer-4711-orders", "Created").await;
+    assert!(
+        obj.finalizers()
+            .iter()
+            .any(|f| f == "eventbridgepartner.dev/finalizer")
+    );
+    s.wait_event(&s.namespace, "customer-4711-orders", "Created")
+        .await;
 
     // kubectl shows the printer columns, and the ARN at -o wide.
     let out = s.kubectl(&["get", "pes", "-n", &s.namespace], None);
     let table = String::from_utf8_lossy(&out.stdout);
-    let header: Vec<&str> = table.lines().next().unwrap_or_default().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "SOURCE", "ACCOUNT", "STATE", "READY", "AGE"], "{table}");
+    let header: Vec<&str> = table
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["NAME", "SOURCE", "ACCOUNT", "STATE", "READY", "AGE"],
+        "{table}"
+    );
     let row = table.lines().nth(1).unwrap_or_default();
     for cell in ["customer-4711-orders", SOURCE, CUSTOMER, "PENDING", "True"] {
         assert!(row.contains(cell), "{cell} missing in {row}");
     }
-    let out = s.kubectl(&["get", "partnereventsources", "-o", "wide", "-n", &s.namespace], None);
+    let out = s.kubectl(
+        &[
+            "get",
+            "partnereventsources",
+            "-o",
+            "wide",
+            "-n",
+            &s.namespace,
+        ],
+        None,
+    );
     let wide = String::from_utf8_lossy(&out.stdout);
-    assert!(wide.lines().next().unwrap_or_default().ends_with("ARN"), "{wide}");
+    assert!(
+        wide.lines().next().unwrap_or_default().ends_with("ARN"),
+        "{wide}"
+    );
     assert!(wide.contains(&source.arn), "{wide}");
     // The category works too.
     let out = s.kubectl(&["get", "eventbridge", "-n", &s.namespace], None);
@@ -54,21 +87,34 @@ async fn the_example_becomes_ready_with_the_emulators_arn() {
 async fn every_invalid_example_is_rejected_by_the_api_server_naming_the_field() {
     let s = Scenario::start("invalid").await;
     let dir = root().join("examples/invalid");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 6, "{files:?}");
     for file in files {
-        let manifest = read(Path::new(&file)).replace("namespace: tenants", &format!("namespace: {}", s.namespace));
+        let manifest = read(Path::new(&file))
+            .replace("namespace: tenants", &format!("namespace: {}", s.namespace));
         let out = s.kubectl(&["apply", "-f", "-"], Some(&manifest));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{} was accepted", file.display());
-        let field = if file.file_name().unwrap().to_string_lossy().starts_with("name") {
+        let field = if file
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .starts_with("name")
+        {
             "spec.name"
         } else {
             "spec.account"
         };
         assert!(stderr.contains(field), "{}: {stderr}", file.display());
-        assert!(stderr.contains("should match") || stderr.contains("Invalid value"), "{}: {stderr}", file.display());
+        assert!(
+            stderr.contains("should match") || stderr.contains("Invalid value"),
+            "{}: {stderr}",
+            file.display()
+        );
     }
     // Nothing was stored, so nothing can reach AWS.
     let list = s.api().list(&Default::default()).await.unwrap();
@@ -82,20 +128,57 @@ async fn name_account_and_region_cannot_change() {
     obj.spec.region = Some("eu-west-1".into());
     s.create(&obj).await;
     let cases = [
-        (r#"{"spec":{"name":"aws.partner/acme.com/customer-4711/other"}}"#, "spec.name is immutable"),
-        (r#"{"spec":{"account":"210987654321"}}"#, "spec.account is immutable"),
-        (r#"{"spec":{"region":"us-east-1"}}"#, "spec.region is immutable"),
+        (
+            r#"{"spec":{"name":"aws.partner/acme.com/customer-4711/other"}}"#,
+            "spec.name is immutable",
+        ),
+        (
+            r#"{"spec":{"account":"210987654321"}}"#,
+            "spec.account is immutable",
+        ),
+        (
+            r#"{"spec":{"region":"us-east-1"}}"#,
+            "spec.region is immutable",
+        ),
         (r#"{"spec":{"region":null}}"#, "spec.region is immutable"),
     ];
     for (patch, message) in cases {
-        let out = s.kubectl(&["patch", "pes", "orders", "-n", &s.namespace, "--type=merge", "-p", patch], None);
+        let out = s.kubectl(
+            &[
+                "patch",
+                "pes",
+                "orders",
+                "-n",
+                &s.namespace,
+                "--type=merge",
+                "-p",
+                patch,
+            ],
+            None,
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{patch} was accepted");
         assert!(stderr.contains(message), "{patch}: {stderr}");
     }
     // deletionPolicy may change.
-    let out = s.kubectl(&["patch", "pes", "orders", "-n", &s.namespace, "--type=merge", "-p", r#"{"spec":{"deletionPolicy":"Retain"}}"#], None);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = s.kubectl(
+        &[
+            "patch",
+            "pes",
+            "orders",
+            "-n",
+            &s.namespace,
+            "--type=merge",
+            "-p",
+            r#"{"spec":{"deletionPolicy":"Retain"}}"#,
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -107,17 +190,37 @@ async fn customer_activation_shows_active_and_back() {
 
     // The customer creates the matching partner event bus in their own account.
     let customer = s.aws_as(CUSTOMER).await;
-    customer.create_event_bus().name(SOURCE).event_source_name(SOURCE).send().await.expect("CreateEventBus");
+    customer
+        .create_event_bus()
+        .name(SOURCE)
+        .event_source_name(SOURCE)
+        .send()
+        .await
+        .expect("CreateEventBus");
     let obj = s
         .wait(&s.namespace, "orders", "ACTIVE", |o| {
-            o.status.as_ref().is_some_and(|st| st.state.as_deref() == Some("ACTIVE")) && condition_is(o, "Activated", "True", Some("Active"))
+            o.status
+                .as_ref()
+                .is_some_and(|st| st.state.as_deref() == Some("ACTIVE"))
+                && condition_is(o, "Activated", "True", Some("Active"))
         })
         .await;
-    assert!(obj.status.unwrap().expiration_time.is_none(), "an active source does not expire");
+    assert!(
+        obj.status.unwrap().expiration_time.is_none(),
+        "an active source does not expire"
+    );
     s.wait_event(&s.namespace, "orders", "Activated").await;
 
-    customer.deactivate_event_source().name(SOURCE).send().await.expect("DeactivateEventSource");
-    s.wait(&s.namespace, "orders", "PENDING again", |o| condition_is(o, "Activated", "False", Some("Pending"))).await;
+    customer
+        .deactivate_event_source()
+        .name(SOURCE)
+        .send()
+        .await
+        .expect("DeactivateEventSource");
+    s.wait(&s.namespace, "orders", "PENDING again", |o| {
+        condition_is(o, "Activated", "False", Some("Pending"))
+    })
+    .await;
     s.wait_event(&s.namespace, "orders", "Deactivated").await;
 }
 
@@ -126,31 +229,62 @@ async fn concurrent_modification_three_times_then_success_makes_exactly_one_sour
     let s = Scenario::start("concurrent").await;
     s.emulator.inject_errors(
         "CreatePartnerEventSource",
-        &["ConcurrentModificationException", "ConcurrentModificationException", "ConcurrentModificationException"],
+        &[
+            "ConcurrentModificationException",
+            "ConcurrentModificationException",
+            "ConcurrentModificationException",
+        ],
     );
     let _operator = s.launch().start();
     s.create(&s.object("orders", SOURCE, CUSTOMER)).await;
     s.wait_ready("orders").await;
     let retrying = s.wait_event(&s.namespace, "orders", "Retrying").await;
-    assert!(retrying.note.unwrap_or_default().contains("ConcurrentModificationException"));
-    assert_eq!(s.emulator.calls_with_outcome("CreatePartnerEventSource", "ConcurrentModificationException"), 3);
+    assert!(
+        retrying
+            .note
+            .unwrap_or_default()
+            .contains("ConcurrentModificationException")
+    );
+    assert_eq!(
+        s.emulator.calls_with_outcome(
+            "CreatePartnerEventSource",
+            "ConcurrentModificationException"
+        ),
+        3
+    );
     assert_eq!(s.emulator.sources().len(), 1, "exactly one source");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn limit_exceeded_and_throttling_retry_then_become_ready() {
     let s = Scenario::start("throttled").await;
-    s.emulator.inject_errors("CreatePartnerEventSource", &["LimitExceededException", "ThrottlingException"]);
+    s.emulator.inject_errors(
+        "CreatePartnerEventSource",
+        &["LimitExceededException", "ThrottlingException"],
+    );
     let _operator = s.launch().start();
     s.create(&s.object("orders", SOURCE, CUSTOMER)).await;
     // Retrying is written to status while the errors last...
-    let retrying = s.wait_reason(&s.namespace, "orders", "False", "Retrying").await;
+    let retrying = s
+        .wait_reason(&s.namespace, "orders", "False", "Retrying")
+        .await;
     let message = &retrying.condition("Ready").unwrap().message;
-    assert!(message.contains("LimitExceededException") || message.contains("ThrottlingException"), "{message}");
+    assert!(
+        message.contains("LimitExceededException") || message.contains("ThrottlingException"),
+        "{message}"
+    );
     // ...then the object becomes Ready.
     s.wait_ready("orders").await;
-    let notes: Vec<String> = s.events(&s.namespace, "orders").await.into_iter().filter_map(|e| e.note).collect();
-    assert!(notes.iter().any(|n| n.contains("LimitExceededException")), "{notes:?}");
+    let notes: Vec<String> = s
+        .events(&s.namespace, "orders")
+        .await
+        .into_iter()
+        .filter_map(|e| e.note)
+        .collect();
+    assert!(
+        notes.iter().any(|n| n.contains("LimitExceededException")),
+        "{notes:?}"
+    );
     assert_eq!(s.emulator.sources().len(), 1);
 }
 
@@ -168,7 +302,13 @@ async fn an_existing_source_is_adopted_for_the_same_account_and_a_conflict_for_a
         .expect("create the source before the operator")
         .event_source_arn
         .unwrap();
-    partner.create_partner_event_source().name(other).account("999999999999").send().await.unwrap();
+    partner
+        .create_partner_event_source()
+        .name(other)
+        .account("999999999999")
+        .send()
+        .await
+        .unwrap();
 
     let _operator = s.launch().start();
     s.create(&s.object("mine", SOURCE, CUSTOMER)).await;
@@ -178,14 +318,25 @@ async fn an_existing_source_is_adopted_for_the_same_account_and_a_conflict_for_a
     assert_eq!(mine.status.unwrap().arn.as_deref(), Some(existing.as_str()));
     s.wait_event(&s.namespace, "mine", "Adopted").await;
 
-    let theirs = s.wait_reason(&s.namespace, "theirs", "False", "NameConflict").await;
-    assert!(theirs.condition("Ready").unwrap().message.contains("999999999999"));
+    let theirs = s
+        .wait_reason(&s.namespace, "theirs", "False", "NameConflict")
+        .await;
+    assert!(
+        theirs
+            .condition("Ready")
+            .unwrap()
+            .message
+            .contains("999999999999")
+    );
     assert_eq!(s.emulator.sources().len(), 2, "nothing new was created");
     // No retry storm: while "mine" is resynced twice (two more account listings), the
     // conflicting object makes no further create call.
     let creates = s.emulator.calls("CreatePartnerEventSource");
     let listed = s.emulator.calls("ListPartnerEventSourceAccounts");
-    s.wait_emulator("two resyncs", |e| e.calls("ListPartnerEventSourceAccounts") >= listed + 2).await;
+    s.wait_emulator("two resyncs", |e| {
+        e.calls("ListPartnerEventSourceAccounts") >= listed + 2
+    })
+    .await;
     assert_eq!(s.emulator.calls("CreatePartnerEventSource"), creates);
     assert_eq!(creates, 2, "one create per object");
 }
@@ -201,8 +352,16 @@ async fn one_name_in_two_namespaces_has_one_owner_and_the_conflict_never_deletes
     newer.metadata.namespace = Some(second_ns.clone());
     s.create(&newer).await;
 
-    let loser = s.wait_reason(&second_ns, "orders", "False", "NameConflict").await;
-    assert!(loser.condition("Ready").unwrap().message.contains(&format!("{}/orders", s.namespace)));
+    let loser = s
+        .wait_reason(&second_ns, "orders", "False", "NameConflict")
+        .await;
+    assert!(
+        loser
+            .condition("Ready")
+            .unwrap()
+            .message
+            .contains(&format!("{}/orders", s.namespace))
+    );
     s.wait_event(&second_ns, "orders", "NameConflict").await;
 
     // Deleting the conflicting object leaves the owner's source alone.
@@ -228,11 +387,17 @@ async fn delete_policy_removes_the_source_and_retain_keeps_it() {
 
     s.delete(&s.namespace, "deleted").await;
     s.wait_gone(&s.namespace, "deleted").await;
-    assert!(s.emulator.source(SOURCE).is_none(), "Delete removes the source");
+    assert!(
+        s.emulator.source(SOURCE).is_none(),
+        "Delete removes the source"
+    );
 
     s.delete(&s.namespace, "retained").await;
     s.wait_gone(&s.namespace, "retained").await;
-    assert!(s.emulator.source(kept_source).is_some(), "Retain keeps the source");
+    assert!(
+        s.emulator.source(kept_source).is_some(),
+        "Retain keeps the source"
+    );
     assert_eq!(s.emulator.calls("DeletePartnerEventSource"), 1);
 }
 
@@ -244,28 +409,52 @@ async fn a_source_deleted_out_of_band_is_recreated_with_an_event() {
     s.wait_ready("orders").await;
     assert!(s.emulator.delete_out_of_band(SOURCE));
     s.wait_event(&s.namespace, "orders", "Recreated").await;
-    s.wait_reason(&s.namespace, "orders", "True", "Recreated").await;
+    s.wait_reason(&s.namespace, "orders", "True", "Recreated")
+        .await;
     assert_eq!(s.emulator.sources().len(), 1);
-    assert_eq!(s.emulator.calls_with_outcome("CreatePartnerEventSource", "ok"), 2);
+    assert_eq!(
+        s.emulator
+            .calls_with_outcome("CreatePartnerEventSource", "ok"),
+        2
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn terminal_errors_are_reported_without_a_hot_loop() {
     let s = Scenario::start("terminal").await;
     let _operator = s.launch().start();
-    s.create(&s.object("healthy", "aws.partner/acme.com/customer-5/orders", "210987654321")).await;
+    s.create(&s.object(
+        "healthy",
+        "aws.partner/acme.com/customer-5/orders",
+        "210987654321",
+    ))
+    .await;
     s.wait_ready("healthy").await;
     // Every create from now on answers OperationDisabledException.
-    s.emulator.inject_errors("CreatePartnerEventSource", &["OperationDisabledException"; 20]);
+    s.emulator.inject_errors(
+        "CreatePartnerEventSource",
+        &["OperationDisabledException"; 20],
+    );
     s.create(&s.object("orders", SOURCE, CUSTOMER)).await;
-    let obj = s.wait_reason(&s.namespace, "orders", "False", "OperationDisabled").await;
-    assert!(obj.condition("Ready").unwrap().message.contains("OperationDisabledException"));
-    s.wait_event(&s.namespace, "orders", "OperationDisabled").await;
+    let obj = s
+        .wait_reason(&s.namespace, "orders", "False", "OperationDisabled")
+        .await;
+    assert!(
+        obj.condition("Ready")
+            .unwrap()
+            .message
+            .contains("OperationDisabledException")
+    );
+    s.wait_event(&s.namespace, "orders", "OperationDisabled")
+        .await;
     // No hot loop: while the healthy object is resynced twice, the failing one is not tried
     // again (its requeue is at least a minute away).
     let creates = s.emulator.calls("CreatePartnerEventSource");
     let listed = s.emulator.calls("ListPartnerEventSourceAccounts");
-    s.wait_emulator("two resyncs", |e| e.calls("ListPartnerEventSourceAccounts") >= listed + 2).await;
+    s.wait_emulator("two resyncs", |e| {
+        e.calls("ListPartnerEventSourceAccounts") >= listed + 2
+    })
+    .await;
     assert_eq!(s.emulator.calls("CreatePartnerEventSource"), creates);
 }
 
@@ -273,13 +462,22 @@ async fn terminal_errors_are_reported_without_a_hot_loop() {
 async fn the_operator_killed_mid_way_converges_after_restart_without_duplicates_or_leaks() {
     let s = Scenario::start("restart").await;
     // Slow creates, so that the kill lands while calls are in flight.
-    s.emulator.set_latency("CreatePartnerEventSource", Duration::from_millis(700));
+    s.emulator
+        .set_latency("CreatePartnerEventSource", Duration::from_millis(700));
     let mut operator = s.launch().arg("--concurrency", "2").start();
     let names: Vec<String> = (0..6).map(|i| format!("orders-{i}")).collect();
     for (i, name) in names.iter().enumerate() {
-        s.create(&s.object(name, &format!("aws.partner/acme.com/customer-{i}/orders"), CUSTOMER)).await;
+        s.create(&s.object(
+            name,
+            &format!("aws.partner/acme.com/customer-{i}/orders"),
+            CUSTOMER,
+        ))
+        .await;
     }
-    s.wait_emulator("a create in flight or done", |e| e.calls("CreatePartnerEventSource") >= 1).await;
+    s.wait_emulator("a create in flight or done", |e| {
+        e.calls("CreatePartnerEventSource") >= 1
+    })
+    .await;
     operator.kill();
 
     let _restarted = s.launch().arg("--concurrency", "2").start();
@@ -287,12 +485,20 @@ async fn the_operator_killed_mid_way_converges_after_restart_without_duplicates_
         s.wait_ready(name).await;
     }
     let sources = s.emulator.sources();
-    assert_eq!(sources.len(), names.len(), "one source per object: {sources:?}");
+    assert_eq!(
+        sources.len(),
+        names.len(),
+        "one source per object: {sources:?}"
+    );
     for name in &names {
         s.delete(&s.namespace, name).await;
     }
     for name in &names {
         s.wait_gone(&s.namespace, name).await;
     }
-    assert!(s.emulator.sources().is_empty(), "nothing leaked: {:?}", s.emulator.sources());
+    assert!(
+        s.emulator.sources().is_empty(),
+        "nothing leaked: {:?}",
+        s.emulator.sources()
+    );
 }

@@ -54,7 +54,10 @@ impl Launch {
         .to_vec();
         let env = vec![
             ("KUBECONFIG".to_owned(), kubeconfig.display().to_string()),
-            ("AWS_ACCESS_KEY_ID".to_owned(), PARTNER_ACCESS_KEY_ID.to_owned()),
+            (
+                "AWS_ACCESS_KEY_ID".to_owned(),
+                PARTNER_ACCESS_KEY_ID.to_owned(),
+            ),
             (
                 "AWS_SECRET_ACCESS_KEY".to_owned(),
                 PARTNER_SECRET_ACCESS_KEY.to_owned(),
@@ -181,7 +184,9 @@ impl OperatorProcess {
 
     /// Whether the process has exited.
     pub fn exited(&mut self) -> Option<ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Sends SIGKILL and reaps the process.

@@ -38,15 +38,30 @@ fn install_crd(cp: &ControlPlane) {
     static INSTALLED: OnceLock<()> = OnceLock::new();
     INSTALLED.get_or_init(|| {
         let crd = root().join("crds/partnereventsources.eventbridgepartner.dev.yaml");
-        let out = cp.kubectl().arg("apply").arg("--server-side").arg("-f").arg(&crd).output().expect("run kubectl");
-        assert!(out.status.success(), "installing the CRD: {}", String::from_utf8_lossy(&out.stderr));
+        let out = cp
+            .kubectl()
+            .arg("apply")
+            .arg("--server-side")
+            .arg("-f")
+            .arg(&crd)
+            .output()
+            .expect("run kubectl");
+        assert!(
+            out.status.success(),
+            "installing the CRD: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = cp
             .kubectl()
             .args(["wait", "--for=condition=Established", "--timeout=60s"])
             .args(["crd/partnereventsources.eventbridgepartner.dev"])
             .output()
             .expect("run kubectl");
-        assert!(out.status.success(), "CRD not established: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "CRD not established: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     });
 }
 
@@ -77,7 +92,9 @@ impl Scenario {
         let client = cp.admin_client().await;
         let namespace = unique(name);
         create_namespace(&client, &namespace).await;
-        let emulator = Emulator::start(EmulatorConfig::default()).await.expect("start the emulator");
+        let emulator = Emulator::start(EmulatorConfig::default())
+            .await
+            .expect("start the emulator");
         Scenario {
             cp,
             client,
@@ -89,7 +106,11 @@ impl Scenario {
 
     /// How this scenario's operator is launched (adjust with `arg`, then `start`).
     pub fn launch(&self) -> Launch {
-        Launch::new(self.cp.kubeconfig(), &self.emulator.endpoint_url(), &self.selector)
+        Launch::new(
+            self.cp.kubeconfig(),
+            &self.emulator.endpoint_url(),
+            &self.selector,
+        )
     }
 
     /// The PartnerEventSource API in this scenario's namespace.
@@ -133,7 +154,8 @@ impl Scenario {
 
     /// The example manifest, in this scenario's namespace, with this scenario's label.
     pub fn example(&self) -> PartnerEventSource {
-        let text = std::fs::read_to_string(root().join("examples/partnereventsource.yaml")).expect("read the example");
+        let text = std::fs::read_to_string(root().join("examples/partnereventsource.yaml"))
+            .expect("read the example");
         let mut obj: PartnerEventSource = serde_yaml::from_str(&text).expect("parse the example");
         obj.metadata.namespace = Some(self.namespace.clone());
         obj.metadata.labels = Some([("e2e".to_owned(), self.selector.clone())].into());
@@ -151,7 +173,9 @@ impl Scenario {
         let api = self.api_in(namespace);
         let waited = tokio::time::timeout(
             TIMEOUT,
-            await_condition(api.clone(), name, move |o: Option<&PartnerEventSource>| o.is_some_and(&condition)),
+            await_condition(api.clone(), name, move |o: Option<&PartnerEventSource>| {
+                o.is_some_and(&condition)
+            }),
         )
         .await;
         match waited {
@@ -168,25 +192,47 @@ impl Scenario {
 
     /// Waits until the object is `Ready=True`.
     pub async fn wait_ready(&self, name: &str) -> PartnerEventSource {
-        self.wait(&self.namespace, name, "Ready", |o| condition_is(o, "Ready", "True", None)).await
+        self.wait(&self.namespace, name, "Ready", |o| {
+            condition_is(o, "Ready", "True", None)
+        })
+        .await
     }
 
     /// Waits until the object has `Ready` with the given status and reason.
-    pub async fn wait_reason(&self, namespace: &str, name: &str, status: &str, reason: &str) -> PartnerEventSource {
-        self.wait(namespace, name, &format!("Ready={status} ({reason})"), |o| {
-            condition_is(o, "Ready", status, Some(reason))
-        })
+    pub async fn wait_reason(
+        &self,
+        namespace: &str,
+        name: &str,
+        status: &str,
+        reason: &str,
+    ) -> PartnerEventSource {
+        self.wait(
+            namespace,
+            name,
+            &format!("Ready={status} ({reason})"),
+            |o| condition_is(o, "Ready", status, Some(reason)),
+        )
         .await
     }
 
     /// Waits until the object is gone from the API.
     pub async fn wait_gone(&self, namespace: &str, name: &str) {
         let api = self.api_in(namespace);
-        let gone = tokio::time::timeout(TIMEOUT, kube::runtime::wait::await_condition(api.clone(), name, kube::runtime::wait::conditions::is_deleted("")))
-            .await;
+        let gone = tokio::time::timeout(
+            TIMEOUT,
+            kube::runtime::wait::await_condition(
+                api.clone(),
+                name,
+                kube::runtime::wait::conditions::is_deleted(""),
+            ),
+        )
+        .await;
         if gone.is_err() {
             let now = api.get_opt(name).await.ok().flatten();
-            panic!("{namespace}/{name} still exists after {TIMEOUT:?}: {}", serde_json::to_string_pretty(&now).unwrap_or_default());
+            panic!(
+                "{namespace}/{name} still exists after {TIMEOUT:?}: {}",
+                serde_json::to_string_pretty(&now).unwrap_or_default()
+            );
         }
     }
 
@@ -215,13 +261,22 @@ impl Scenario {
     pub async fn wait_event(&self, namespace: &str, name: &str, reason: &str) -> Event {
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
-            if let Some(e) = self.events(namespace, name).await.into_iter().find(|e| e.reason.as_deref() == Some(reason)) {
+            if let Some(e) = self
+                .events(namespace, name)
+                .await
+                .into_iter()
+                .find(|e| e.reason.as_deref() == Some(reason))
+            {
                 return e;
             }
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "no {reason} Event for {namespace}/{name}; events: {:?}",
-                self.events(namespace, name).await.iter().map(|e| e.reason.clone()).collect::<Vec<_>>()
+                self.events(namespace, name)
+                    .await
+                    .iter()
+                    .map(|e| e.reason.clone())
+                    .collect::<Vec<_>>()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -250,7 +305,9 @@ impl Scenario {
             .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
             .region(aws_sdk_eventbridge::config::Region::new("eu-west-1"))
             .endpoint_url(self.emulator.endpoint_url())
-            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(account, "secret", None, None, "e2e"))
+            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
+                account, "secret", None, None, "e2e",
+            ))
             .build();
         aws_sdk_eventbridge::Client::from_conf(config)
     }
@@ -264,17 +321,31 @@ impl Scenario {
 /// Runs a prepared kubectl command with `args`, feeding `stdin`.
 pub fn kubectl(mut command: Command, args: &[&str], stdin: Option<&str>) -> Output {
     use std::io::Write;
-    command.args(args).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let mut child = command.spawn().expect("run kubectl");
     if let Some(input) = stdin {
-        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write to kubectl");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(input.as_bytes())
+            .expect("write to kubectl");
     }
     drop(child.stdin.take());
     child.wait_with_output().expect("wait for kubectl")
 }
 
 /// Whether the object carries a condition of this type with this status (and reason).
-pub fn condition_is(obj: &PartnerEventSource, type_: &str, status: &str, reason: Option<&str>) -> bool {
+pub fn condition_is(
+    obj: &PartnerEventSource,
+    type_: &str,
+    status: &str,
+    reason: Option<&str>,
+) -> bool {
     obj.condition(type_)
         .is_some_and(|c| c.status == status && reason.is_none_or(|r| c.reason == r))
 }
@@ -296,5 +367,6 @@ async fn create_namespace(client: &Client, name: &str) {
 
 /// Reads a file of the repository.
 pub fn read(path: &Path) -> String {
-    std::fs::read_to_string(root().join(path)).unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
+    std::fs::read_to_string(root().join(path))
+        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }
