@@ -1,0 +1,240 @@
+//! The test control plane is the real thing: the release's API server with RBAC on,
+//! kubectl of the same release, and service-account tokens that authenticate.
+
+mod support;
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use k8s_openapi::api::authentication::v1::SelfSubjectReview;
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
+use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use support::controlplane::{ControlPlane, client_for};
+
+/// The Kubernetes release tests/controlplane/go.mod pins.
+const RELEASE: &str = "v1.37.2";
+
+/// How long a condition that should hold soon may take (RBAC changes reach the
+/// authorizer through a watch, so they apply shortly after the write, not at once).
+const EVENTUALLY: Duration = Duration::from_secs(30);
+
+#[tokio::test]
+async fn server_reports_the_pinned_release() {
+    let control_plane = ControlPlane::shared();
+    let version = control_plane
+        .admin_client()
+        .await
+        .apiserver_version()
+        .await
+        .expect("GET /version");
+    assert_eq!(version.git_version, RELEASE);
+    assert_eq!(
+        (version.major.as_str(), version.minor.as_str()),
+        ("1", "37")
+    );
+    assert!(
+        control_plane.server_url().starts_with("https://127.0.0.1:"),
+        "{}",
+        control_plane.server_url()
+    );
+}
+
+#[test]
+fn kubectl_is_the_same_release_as_the_server() {
+    let output = ControlPlane::shared()
+        .kubectl()
+        .args(["version", "--output=json"])
+        .output()
+        .expect("run kubectl");
+    assert!(
+        output.status.success(),
+        "kubectl version: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let versions: serde_json::Value =
+        serde_json::from_slice(&output.stdout).expect("kubectl version prints JSON");
+    assert_eq!(
+        versions["clientVersion"]["gitVersion"], RELEASE,
+        "{versions}"
+    );
+    assert_eq!(
+        versions["serverVersion"]["gitVersion"], RELEASE,
+        "{versions}"
+    );
+}
+
+#[tokio::test]
+async fn a_namespace_can_be_created() {
+    let client = ControlPlane::shared().admin_client().await;
+    let namespaces: Api<Namespace> = Api::all(client);
+    namespaces
+        .create(&PostParams::default(), &namespace("created-by-a-test"))
+        .await
+        .expect("create namespace");
+
+    let fetched = namespaces.get("created-by-a-test").await.expect("get it");
+    let phase = fetched.status.and_then(|s| s.phase);
+    assert_eq!(phase.as_deref(), Some("Active"));
+
+    // kubectl sees what the API shows.
+    let output = ControlPlane::shared()
+        .kubectl()
+        .args(["get", "namespace", "created-by-a-test", "--output=name"])
+        .output()
+        .expect("run kubectl");
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout).trim(),
+        "namespace/created-by-a-test",
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_service_account_token_acts_as_the_account_under_rbac() {
+    let control_plane = ControlPlane::shared();
+    let admin = control_plane.admin_client().await;
+    let ns = "rbac-test";
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &namespace(ns))
+        .await
+        .expect("create namespace");
+    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &ServiceAccount {
+                metadata: meta("operator"),
+                ..ServiceAccount::default()
+            },
+        )
+        .await
+        .expect("create service account");
+
+    let kubeconfig = control_plane
+        .service_account_kubeconfig(ns, "operator")
+        .await;
+    let as_account = client_for(&kubeconfig).await;
+
+    // The token authenticates as the ServiceAccount.
+    let review = Api::<SelfSubjectReview>::all(as_account.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .expect("create SelfSubjectReview");
+    let user = review
+        .status
+        .and_then(|s| s.user_info)
+        .expect("the review names the user");
+    assert_eq!(
+        user.username.as_deref(),
+        Some("system:serviceaccount:rbac-test:operator")
+    );
+    let groups = user.groups.unwrap_or_default();
+    assert!(
+        groups.contains(&"system:serviceaccounts:rbac-test".to_string()),
+        "{groups:?}"
+    );
+
+    // Nothing is granted yet: RBAC denies it.
+    let secrets: Api<Secret> = Api::namespaced(as_account.clone(), ns);
+    let config_maps: Api<ConfigMap> = Api::namespaced(as_account.clone(), ns);
+    assert_forbidden(secrets.list(&ListParams::default()).await);
+    assert_forbidden(config_maps.list(&ListParams::default()).await);
+
+    // A Role that grants reading ConfigMaps in this namespace, and nothing else.
+    Api::<Role>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &Role {
+                metadata: meta("read-config-maps"),
+                rules: Some(vec![PolicyRule {
+                    api_groups: Some(vec![String::new()]),
+                    resources: Some(vec!["configmaps".to_string()]),
+                    verbs: vec!["get".to_string(), "list".to_string()],
+                    ..PolicyRule::default()
+                }]),
+            },
+        )
+        .await
+        .expect("create role");
+    Api::<RoleBinding>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &RoleBinding {
+                metadata: meta("operator-reads-config-maps"),
+                role_ref: RoleRef {
+                    api_group: Some("rbac.authorization.k8s.io".to_string()),
+                    kind: "Role".to_string(),
+                    name: "read-config-maps".to_string(),
+                },
+                subjects: Some(vec![Subject {
+                    kind: "ServiceAccount".to_string(),
+                    name: "operator".to_string(),
+                    namespace: Some(ns.to_string()),
+                    ..Subject::default()
+                }]),
+            },
+        )
+        .await
+        .expect("create role binding");
+
+    eventually("the role binding lets the account list config maps", || {
+        let config_maps = config_maps.clone();
+        async move { config_maps.list(&ListParams::default()).await.is_ok() }
+    })
+    .await;
+    // The grant is exactly what the Role says.
+    assert_forbidden(secrets.list(&ListParams::default()).await);
+    assert_forbidden(
+        Api::<ConfigMap>::namespaced(as_account, "default")
+            .list(&ListParams::default())
+            .await,
+    );
+
+    // kubectl with the same kubeconfig agrees.
+    let can_i = |verb: &str, resource: &str| {
+        let output = std::process::Command::new(control_plane.bin_dir().join("kubectl"))
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .args(["auth", "can-i", verb, resource, "--namespace", ns])
+            .output()
+            .expect("run kubectl");
+        String::from_utf8_lossy(&output.stdout).trim().to_string()
+    };
+    assert_eq!(can_i("list", "configmaps"), "yes");
+    assert_eq!(can_i("list", "secrets"), "no");
+}
+
+fn meta(name: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.to_string()),
+        ..ObjectMeta::default()
+    }
+}
+
+fn namespace(name: &str) -> Namespace {
+    Namespace {
+        metadata: meta(name),
+        ..Namespace::default()
+    }
+}
+
+fn assert_forbidden<T: std::fmt::Debug>(result: kube::Result<T>) {
+    match result {
+        Err(kube::Error::Api(status)) if status.code == 403 => {}
+        other => panic!("expected 403 Forbidden, got {other:?}"),
+    }
+}
+
+/// Polls `condition` until it holds, failing the test after [`EVENTUALLY`].
+async fn eventually<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + EVENTUALLY;
+    while !condition().await {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

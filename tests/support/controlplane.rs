@@ -1,0 +1,309 @@
+//! A real Kubernetes control plane (kube-apiserver with etcd) for integration tests.
+//!
+//! `hack/controlplane.sh build` compiles the Go program in `tests/controlplane/` and
+//! kubectl into a git-ignored cache; [`ControlPlane::shared`] starts that program once per
+//! test binary on 127.0.0.1 with its own temporary data dir, RBAC on and service-account
+//! tokens signed, so tests talk to the same API server a cluster runs.
+
+// Each test binary compiles this module and uses only a part of it.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+use k8s_openapi::api::core::v1::ServiceAccount;
+use kube::api::{Api, PostParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+/// How long the program may take from spawn to `READY` (the build, which can take many
+/// minutes the first time, is not counted: it runs before the clock starts).
+const START_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// How many lines of the control plane's log a start failure shows.
+const LOG_TAIL_LINES: usize = 60;
+
+/// Run dirs (kubeconfigs and logs of earlier test processes) older than this are removed.
+const STALE_RUN_DIR: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// Lifetime asked for service-account tokens: longer than any test run.
+const SERVICE_ACCOUNT_TOKEN_SECONDS: i64 = 24 * 60 * 60;
+
+/// A running control plane and the files to reach it.
+pub struct ControlPlane {
+    /// The control plane process; it is never waited on, its lifetime is tied to `stdin`.
+    child: Child,
+    /// Kept open for the life of the test process: the control plane runs with
+    /// `--exit-on-stdin-eof`, so when this process ends (statics are never dropped), the
+    /// kernel closes the pipe and the control plane stops and removes its data dir.
+    stdin: ChildStdin,
+    /// Holds the kubeconfigs and the control plane's log for this test process.
+    run_dir: PathBuf,
+    kubeconfig: PathBuf,
+    bin_dir: PathBuf,
+    server_url: String,
+    /// Makes each service-account kubeconfig file name unique.
+    written_kubeconfigs: AtomicUsize,
+}
+
+impl ControlPlane {
+    /// Builds (via hack/controlplane.sh build, cached) and starts the control plane once per test binary; synchronous so any tokio runtime can use it.
+    ///
+    /// Panics, in every test that asks for it, with the reason and the tail of the
+    /// control plane's log when it could not be built or started.
+    pub fn shared() -> &'static ControlPlane {
+        static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
+        match SHARED.get_or_init(ControlPlane::start) {
+            Ok(control_plane) => control_plane,
+            Err(message) => panic!("{message}"),
+        }
+    }
+
+    /// The admin kubeconfig (user in group `system:masters`).
+    pub fn kubeconfig(&self) -> &Path {
+        &self.kubeconfig
+    }
+
+    /// The API server's URL, `https://127.0.0.1:<port>`.
+    pub fn server_url(&self) -> &str {
+        &self.server_url
+    }
+
+    /// The directory that holds `kubectl` (and `controlplane`).
+    pub fn bin_dir(&self) -> &Path {
+        &self.bin_dir
+    }
+
+    /// A fresh admin client (create one per tokio runtime: kube clients are tied to the runtime that made them).
+    pub async fn admin_client(&self) -> kube::Client {
+        client_for(&self.kubeconfig).await
+    }
+
+    /// `kubectl --kubeconfig <admin>` ready to take args.
+    pub fn kubectl(&self) -> Command {
+        let mut command = Command::new(self.bin_dir.join("kubectl"));
+        command.arg("--kubeconfig").arg(&self.kubeconfig);
+        command
+    }
+
+    /// Asks TokenRequest for a token of ServiceAccount namespace/name (which must exist) and writes a kubeconfig that acts as it; returns its path.
+    pub async fn service_account_kubeconfig(&self, namespace: &str, name: &str) -> PathBuf {
+        let service_accounts: Api<ServiceAccount> =
+            Api::namespaced(self.admin_client().await, namespace);
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                expiration_seconds: Some(SERVICE_ACCOUNT_TOKEN_SECONDS),
+                ..TokenRequestSpec::default()
+            }),
+            ..TokenRequest::default()
+        };
+        let token = service_accounts
+            .create_token_request(name, &PostParams::default(), &request)
+            .await
+            .unwrap_or_else(|e| panic!("TokenRequest for ServiceAccount {namespace}/{name}: {e}"))
+            .status
+            .unwrap_or_else(|| panic!("TokenRequest for {namespace}/{name} returned no status"))
+            .token;
+
+        let admin = read_kubeconfig(&self.kubeconfig);
+        let cluster = admin
+            .clusters
+            .first()
+            .and_then(|named| named.cluster.as_ref())
+            .expect("the admin kubeconfig names a cluster");
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        let kubeconfig = serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{
+                "name": "controlplane",
+                "cluster": {
+                    "server": self.server_url,
+                    "certificate-authority-data": cluster.certificate_authority_data,
+                },
+            }],
+            "users": [{"name": user, "user": {"token": token}}],
+            "contexts": [{
+                "name": user,
+                "context": {"cluster": "controlplane", "user": user, "namespace": namespace},
+            }],
+            "current-context": user,
+        });
+
+        let n = self.written_kubeconfigs.fetch_add(1, Ordering::Relaxed);
+        let path = self
+            .run_dir
+            .join(format!("sa-{namespace}-{name}-{n}.kubeconfig"));
+        let yaml = serde_yaml::to_string(&kubeconfig).expect("a kubeconfig serializes");
+        std::fs::write(&path, yaml).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+        path
+    }
+
+    /// Builds the binaries, starts the program and waits for its `READY` line.
+    fn start() -> Result<ControlPlane, String> {
+        let bin_dir = build()?;
+        let run_dir = fresh_run_dir()?;
+        let kubeconfig_path = run_dir.join("admin.kubeconfig");
+        let log = run_dir.join("controlplane.log");
+
+        let mut child = Command::new(bin_dir.join("controlplane"))
+            .arg("--exit-on-stdin-eof")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig_path)
+            .arg("--log-file")
+            .arg(&log)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("starting {}/controlplane: {e}", bin_dir.display()))?;
+        let stdin = child.stdin.take().expect("stdin is piped");
+        let stdout = child.stdout.take().expect("stdout is piped");
+
+        // A thread reads stdout so a hung start can be timed out; it keeps draining
+        // afterwards so the program never blocks on a full pipe.
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if let Some(path) = line.strip_prefix("READY ") {
+                    let _ = ready_tx.send(Some(PathBuf::from(path)));
+                }
+            }
+            let _ = ready_tx.send(None);
+        });
+
+        let failure = match ready_rx.recv_timeout(START_TIMEOUT) {
+            Ok(Some(path)) if path == kubeconfig_path => None,
+            Ok(Some(path)) => Some(format!(
+                "it announced kubeconfig {} instead of {}",
+                path.display(),
+                kubeconfig_path.display()
+            )),
+            Ok(None) => Some("it exited before it was ready".to_string()),
+            Err(_) => Some(format!("it was not ready within {START_TIMEOUT:?}")),
+        };
+        if let Some(reason) = failure {
+            let _ = child.kill();
+            let status = child.wait().map(|s| s.to_string()).unwrap_or_default();
+            return Err(format!(
+                "the test control plane did not start: {reason} ({status}); last lines of {}:\n{}",
+                log.display(),
+                log_tail(&log)
+            ));
+        }
+
+        let server_url = read_kubeconfig(&kubeconfig_path)
+            .clusters
+            .first()
+            .and_then(|named| named.cluster.as_ref())
+            .and_then(|cluster| cluster.server.clone())
+            .ok_or_else(|| format!("{} names no server", kubeconfig_path.display()))?;
+
+        Ok(ControlPlane {
+            child,
+            stdin,
+            run_dir,
+            kubeconfig: kubeconfig_path,
+            bin_dir,
+            server_url,
+            written_kubeconfigs: AtomicUsize::new(0),
+        })
+    }
+}
+
+/// Runs `hack/controlplane.sh build` (a no-op once built) and returns the bin dir it
+/// prints last. Its progress goes to stderr, where a long first build can be followed.
+fn build() -> Result<PathBuf, String> {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("hack/controlplane.sh");
+    let output = Command::new("bash")
+        .arg(&script)
+        .arg("build")
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| format!("running {}: {e}", script.display()))?;
+    if !output.status.success() {
+        return Err(format!(
+            "{} build failed ({}); its output is above",
+            script.display(),
+            output.status
+        ));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let bin_dir = stdout
+        .lines()
+        .rev()
+        .find(|line| !line.trim().is_empty())
+        .map(|line| PathBuf::from(line.trim()))
+        .ok_or_else(|| format!("{} build printed no bin dir", script.display()))?;
+    if !bin_dir.join("controlplane").is_file() || !bin_dir.join("kubectl").is_file() {
+        return Err(format!(
+            "{} lacks controlplane or kubectl after the build",
+            bin_dir.display()
+        ));
+    }
+    Ok(bin_dir)
+}
+
+/// A new directory for this test process's kubeconfigs and log, beside cargo's other
+/// test scratch files. Run dirs of long-gone test processes are pruned on the way.
+fn fresh_run_dir() -> Result<PathBuf, String> {
+    let parent = Path::new(env!("CARGO_TARGET_TMPDIR")).join("controlplane");
+    if let Ok(entries) = std::fs::read_dir(&parent) {
+        let now = SystemTime::now();
+        for entry in entries.flatten() {
+            let stale = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|modified| now.duration_since(modified).ok())
+                .is_some_and(|age| age > STALE_RUN_DIR);
+            if stale {
+                let _ = std::fs::remove_dir_all(entry.path());
+            }
+        }
+    }
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "test".to_string());
+    let run_dir = parent.join(format!("{binary}-{}", std::process::id()));
+    // A dir left by an earlier process with the same pid holds nothing of ours.
+    let _ = std::fs::remove_dir_all(&run_dir);
+    std::fs::create_dir_all(&run_dir)
+        .map_err(|e| format!("creating {}: {e}", run_dir.display()))?;
+    Ok(run_dir)
+}
+
+/// The last lines of the control plane's log, for failure messages.
+fn log_tail(log: &Path) -> String {
+    match std::fs::read_to_string(log) {
+        Ok(text) => {
+            let lines: Vec<&str> = text.lines().collect();
+            lines[lines.len().saturating_sub(LOG_TAIL_LINES)..].join("\n")
+        }
+        Err(e) => format!("(cannot read {}: {e})", log.display()),
+    }
+}
+
+fn read_kubeconfig(path: &Path) -> Kubeconfig {
+    Kubeconfig::read_from(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// A client for the given kubeconfig, in the calling tokio runtime.
+pub async fn client_for(kubeconfig: &Path) -> kube::Client {
+    let config = kube::Config::from_custom_kubeconfig(
+        read_kubeconfig(kubeconfig),
+        &KubeConfigOptions::default(),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("loading {}: {e}", kubeconfig.display()));
+    kube::Client::try_from(config)
+        .unwrap_or_else(|e| panic!("a client for {}: {e}", kubeconfig.display()))
+}
