@@ -271,12 +271,20 @@ async fn run_controller(
         default_region,
     ));
 
-    // Ready once the cache holds every object.
+    // Ready once the cache holds every object. The store's readiness future wakes only its
+    // latest waiter, and the controller waits on it too, so look again every half second
+    // rather than rely on a wake-up.
     let ready_task = tokio::spawn({
         let health = health.clone();
         async move {
-            if store.wait_until_ready().await.is_ok() {
-                health.set_ready(true);
+            loop {
+                match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready())
+                    .await
+                {
+                    Ok(Ok(())) => break health.set_ready(true),
+                    Ok(Err(_)) => break,
+                    Err(_) => continue,
+                }
             }
         }
     });

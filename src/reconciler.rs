@@ -120,10 +120,11 @@ pub fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
 /// Reconciles one object: kube-runtime's finalizer helper adds the finalizer before anything
 /// reaches AWS, and runs the cleanup branch once the object is being deleted.
 pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Result<Action, Error> {
+    // `object` rather than `name`: JSON logs already use `name` for the span's own name.
     let span = info_span!(
         "reconcile",
         namespace = %obj.namespace().unwrap_or_default(),
-        name = %obj.name_any(),
+        object = %obj.name_any(),
         generation = obj.meta().generation.unwrap_or_default(),
     );
     async {

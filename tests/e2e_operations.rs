@@ -58,10 +58,6 @@ async fn wait_leading(op: &OperatorProcess, timeout: Duration) {
         .await;
 }
 
-fn leads(op: &OperatorProcess) -> bool {
-    op.log_lines().iter().any(|l| l["message"] == "leading")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_the_leader_reconciles_and_a_standby_takes_over_after_sigkill() {
     let s = Scenario::start("leader").await;
@@ -97,7 +93,10 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_sigkill() {
             .filter(|l| l["message"] == "reconciled")
             .count()
     };
-    assert!(reconciled(&first) > 0);
+    // The status is written before the pass logs its line: wait for the line.
+    first
+        .wait_for_log(TIMEOUT, "a reconcile", |l| l["message"] == "reconciled")
+        .await;
     assert_eq!(reconciled(&second), 0, "the standby must not reconcile");
     let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.namespace);
     let holder = leases
@@ -122,7 +121,9 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_sigkill() {
     );
     s.create(&s.object("second", &source(2), CUSTOMER)).await;
     s.wait_ready("second").await;
-    assert!(reconciled(&second) > 0);
+    second
+        .wait_for_log(TIMEOUT, "a reconcile", |l| l["message"] == "reconciled")
+        .await;
     assert!(
         sample(
             &get(standby_addr, "/metrics").await.1,
@@ -370,7 +371,7 @@ async fn logs_are_json_with_object_identity_request_ids_and_no_credentials() {
     for line in &reconciled {
         let span = &line["span"];
         assert_eq!(span["namespace"], s.namespace.as_str(), "{line}");
-        assert_eq!(span["name"], "orders", "{line}");
+        assert_eq!(span["object"], "orders", "{line}");
         assert!(
             span["generation"].as_i64().is_some_and(|g| g >= 1),
             "{line}"
@@ -382,7 +383,7 @@ async fn logs_are_json_with_object_identity_request_ids_and_no_credentials() {
         .unwrap_or_else(|| panic!("no AWS error line in\n{}", operator.log()));
     let request_id = failure["request_id"].as_str().unwrap_or("-");
     assert!(request_id != "-" && !request_id.is_empty(), "{failure}");
-    assert_eq!(failure["span"]["name"], "orders");
+    assert_eq!(failure["span"]["object"], "orders");
 
     assert!(
         !operator.log().contains(PARTNER_SECRET_ACCESS_KEY),

@@ -16,6 +16,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};
 use kube::runtime::wait::await_condition;
+use kube::runtime::wait::conditions::is_deleted;
 use kube::{Client, ResourceExt};
 
 use super::controlplane::ControlPlane;
@@ -218,13 +219,17 @@ impl Scenario {
     /// Waits until the object is gone from the API.
     pub async fn wait_gone(&self, namespace: &str, name: &str) {
         let api = self.api_in(namespace);
+        let Some(uid) = api
+            .get_opt(name)
+            .await
+            .expect("get the object")
+            .and_then(|o| o.uid())
+        else {
+            return;
+        };
         let gone = tokio::time::timeout(
             TIMEOUT,
-            kube::runtime::wait::await_condition(
-                api.clone(),
-                name,
-                kube::runtime::wait::conditions::is_deleted(""),
-            ),
+            await_condition(api.clone(), name, is_deleted(&uid)),
         )
         .await;
         if gone.is_err() {
