@@ -85,8 +85,7 @@ async fn the_operator_does_its_job_as_the_charts_service_account_and_nothing_mor
     s.create(&s.example()).await;
     let obj = s.wait_ready("customer-4711-orders").await;
     println!(
-        "as system:serviceaccount:{release_ns}:{account}: {} is Ready, ARN {}",
-        "customer-4711-orders",
+        "as system:serviceaccount:{release_ns}:{account}: customer-4711-orders is Ready, ARN {}",
         obj.status.and_then(|st| st.arn).unwrap_or_default()
     );
     s.wait_event(&s.namespace, "customer-4711-orders", "Created")
