@@ -24,6 +24,7 @@ cleanup() {
 	done
 	rm -rf "$demo/data"
 	say "stopped"
+	exit "${1:-0}"
 }
 trap cleanup INT TERM EXIT
 
@@ -43,7 +44,7 @@ wait_line() {
 }
 
 say "building the operator and the emulator"
-cargo build --quiet --bin eventbridge-partner-operator --bin eventbridge-partner-emulator
+cargo build --quiet --workspace --bins
 bin_dir="$(hack/controlplane.sh build)"
 
 rm -rf "$demo"
@@ -105,10 +106,12 @@ The operator is running. In another shell:
   kubectl describe pes -n tenants customer-4711-orders      # status, conditions, Events
   kubectl apply -f examples/invalid/account-11-digits.yaml   # rejected: names spec.account
   curl -s \$METRICS_URL | grep eventbridge_partner_operator_aws_requests_total
-  # act as the customer (the emulator takes a 12-digit access key id as the account):
-  AWS_ACCESS_KEY_ID=123456789012 AWS_SECRET_ACCESS_KEY=x aws events create-event-bus \\
-    --name aws.partner/acme.com/customer-4711/orders \\
-    --event-source-name aws.partner/acme.com/customer-4711/orders   # then: kubectl get pes -n tenants
+  # the customer activates the source (as if it created the matching event bus); within
+  # the 10 s resync the object shows STATE ACTIVE and an Activated Event:
+  curl -s -X POST \$AWS_ENDPOINT_URL/_emulator/sources/activate -d '{"name":"aws.partner/acme.com/customer-4711/orders"}'
+  # or act as the customer with any AWS SDK or CLI: the emulator takes a 12-digit access key
+  # id as the caller's account (AWS_ACCESS_KEY_ID=123456789012), e.g. CreateEventBus with
+  # --name and --event-source-name set to the source name.
   kubectl delete pes -n tenants customer-4711-orders           # deletes the source too
 
 Logs: $demo/operator.log, $demo/controlplane.log, $demo/emulator.log
@@ -117,3 +120,4 @@ MSG
 
 wait -n "${pids[@]}" || true
 say "a component exited; see the logs in $demo"
+cleanup 1
