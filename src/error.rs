@@ -34,6 +34,14 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
 
+    /// The controller's cache stopped before it synced.
+    #[error("cache: {0}")]
+    Cache(String),
+
+    /// Another replica holds the leader Lease now; this one must stop reconciling.
+    #[error("lost the leader lease")]
+    LeaseLost,
+
     /// Leader election failed.
     #[error("leader election: {0}")]
     LeaderElection(#[from] kube_lease_manager::LeaseManagerError),

@@ -121,7 +121,7 @@ async fn lead_then_run(
         return if shutdown.is_cancelled() {
             Ok(())
         } else {
-            Err(Error::Config("leader election stopped".into()))
+            Err(Error::LeaseLost)
         };
     }
 
@@ -165,7 +165,7 @@ async fn lead_then_run(
     result?;
     if lost {
         error!("lost the leader lease; exiting so that a fresh standby takes its place");
-        return Err(Error::Config("lost the leader lease".into()));
+        return Err(Error::LeaseLost);
     }
     Ok(())
 }

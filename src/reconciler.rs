@@ -132,7 +132,7 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
         ctx.store
             .wait_until_ready()
             .await
-            .map_err(|e| Error::Finalizer(e.to_string()))?;
+            .map_err(|e| Error::Cache(e.to_string()))?;
         let api: Api<PartnerEventSource> =
             Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
         finalizer(&api, FINALIZER, obj, |event| async {
