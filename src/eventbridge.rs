@@ -247,8 +247,10 @@ mod tests {
         for rule in rules {
             interceptor = interceptor.with_rule(rule);
         }
+        // As in production, the SDK does not retry: the operator's backoff is the only loop.
         let config = Config::builder()
             .with_test_defaults_v2()
+            .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
             .http_client(create_mock_http_client())
             .interceptor(interceptor)
             .build();
