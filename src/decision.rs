@@ -100,22 +100,26 @@ pub struct Claim {
     pub created: Option<Timestamp>,
     /// `spec.name`.
     pub source_name: String,
+    /// The object already manages the source (its status carries the ARN).
+    pub holds_source: bool,
 }
 
 impl Claim {
-    fn sort_key(&self) -> (bool, Option<Timestamp>, &str, &str) {
+    fn sort_key(&self) -> (bool, Option<Timestamp>, bool, &str, &str) {
         // Objects without a creation time (never the case for stored objects) sort last.
         (
             self.created.is_none(),
             self.created,
+            !self.holds_source,
             &self.namespace,
             &self.name,
         )
     }
 }
 
-/// Decides who owns `me.source_name`: the oldest claim wins, ties broken by namespace and name
-/// so that every replica and every pass agrees.
+/// Decides who owns `me.source_name`: the oldest claim wins. Creation times have one-second
+/// precision, so within a second the object that already manages the source keeps it, and
+/// only then namespace and name decide, the same way in every replica and every pass.
 pub fn ownership<'a>(me: &'a Claim, all: impl IntoIterator<Item = &'a Claim>) -> Ownership {
     let oldest = all
         .into_iter()
@@ -1237,6 +1241,7 @@ mod tests {
             name: name.into(),
             created: Some(Timestamp::from_second(second).unwrap()),
             source_name: NAME.into(),
+            holds_source: false,
         };
         let older = claim("team-b", "orders", 100);
         let newer = claim("team-a", "orders", 200);
@@ -1261,6 +1266,34 @@ mod tests {
             Ownership::ConflictWith("team-a/orders".into())
         );
         assert_eq!(ownership(&older, std::iter::empty()), Ownership::Owner);
+    }
+
+    #[test]
+    fn within_one_second_the_object_that_manages_the_source_keeps_it() {
+        let claim = |ns: &str, holds_source: bool| Claim {
+            namespace: ns.into(),
+            name: "orders".into(),
+            created: Some(Timestamp::from_second(100).unwrap()),
+            source_name: NAME.into(),
+            holds_source,
+        };
+        let ready = claim("team-z", true);
+        let newcomer = claim("team-a", false);
+        let all = [ready.clone(), newcomer.clone()];
+        assert_eq!(ownership(&ready, &all), Ownership::Owner);
+        assert_eq!(
+            ownership(&newcomer, &all),
+            Ownership::ConflictWith("team-z/orders".into())
+        );
+        // An older object still wins over one that holds the source.
+        let older = Claim {
+            created: Some(Timestamp::from_second(99).unwrap()),
+            ..claim("team-y", false)
+        };
+        assert_eq!(
+            ownership(&ready, &[older.clone(), ready.clone()]),
+            Ownership::ConflictWith("team-y/orders".into())
+        );
     }
 
     #[test]
