@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::ResourceExt;
 use kube::api::Api;
-use support::operator::{OperatorProcess, PARTNER_SECRET_ACCESS_KEY};
+use support::operator::{Launch, OperatorProcess, PARTNER_SECRET_ACCESS_KEY};
 use support::scenario::{CUSTOMER, Scenario, TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -52,6 +52,15 @@ fn source(i: usize) -> String {
     format!("aws.partner/acme.com/customer-{i}/orders")
 }
 
+/// How to launch one replica of an operator that elects a leader through a Lease of its own.
+fn elected(s: &Scenario, lease_duration: &str) -> Launch {
+    s.launch()
+        .arg("--leader-election", "true")
+        .arg("--lease-name", &s.namespace)
+        .arg("--lease-namespace", &s.namespace)
+        .arg("--lease-duration", lease_duration)
+}
+
 /// Waits until the process logs that it leads.
 async fn wait_leading(op: &OperatorProcess, timeout: Duration) {
     op.wait_for_log(timeout, "that it leads", |l| l["message"] == "leading")
@@ -62,12 +71,7 @@ async fn wait_leading(op: &OperatorProcess, timeout: Duration) {
 async fn only_the_leader_reconciles_and_a_standby_takes_over_after_sigkill() {
     let s = Scenario::start("leader").await;
     let lease_duration = Duration::from_secs(6);
-    let launch = s
-        .launch()
-        .arg("--leader-election", "true")
-        .arg("--lease-name", &s.namespace)
-        .arg("--lease-namespace", &s.namespace)
-        .arg("--lease-duration", "6s");
+    let launch = elected(&s, "6s");
     let first = launch.clone().arg("--identity", "replica-a").start();
     wait_leading(&first, TIMEOUT).await;
     let second = launch.clone().arg("--identity", "replica-b").start();
@@ -135,12 +139,7 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_sigkill() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_finishes_in_flight_work_releases_the_lease_and_exits_cleanly() {
     let s = Scenario::start("shutdown").await;
-    let launch = s
-        .launch()
-        .arg("--leader-election", "true")
-        .arg("--lease-name", &s.namespace)
-        .arg("--lease-namespace", &s.namespace)
-        .arg("--lease-duration", "10s");
+    let launch = elected(&s, "10s");
     let mut leader = launch.clone().arg("--identity", "replica-a").start();
     wait_leading(&leader, TIMEOUT).await;
 

@@ -142,8 +142,8 @@ async fn name_account_and_region_cannot_change() {
         ),
         (r#"{"spec":{"region":null}}"#, "spec.region is immutable"),
     ];
-    for (patch, message) in cases {
-        let out = s.kubectl(
+    let patch = |body: &str| {
+        s.kubectl(
             &[
                 "patch",
                 "pes",
@@ -152,28 +152,19 @@ async fn name_account_and_region_cannot_change() {
                 &s.namespace,
                 "--type=merge",
                 "-p",
-                patch,
+                body,
             ],
             None,
-        );
+        )
+    };
+    for (body, message) in cases {
+        let out = patch(body);
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success(), "{patch} was accepted");
-        assert!(stderr.contains(message), "{patch}: {stderr}");
+        assert!(!out.status.success(), "{body} was accepted");
+        assert!(stderr.contains(message), "{body}: {stderr}");
     }
     // deletionPolicy may change.
-    let out = s.kubectl(
-        &[
-            "patch",
-            "pes",
-            "orders",
-            "-n",
-            &s.namespace,
-            "--type=merge",
-            "-p",
-            r#"{"spec":{"deletionPolicy":"Retain"}}"#,
-        ],
-        None,
-    );
+    let out = patch(r#"{"spec":{"deletionPolicy":"Retain"}}"#);
     assert!(
         out.status.success(),
         "{}",
