@@ -4,9 +4,10 @@
 //! the script runs for some case. The cases are `examples/argocd/health_test.yaml`, in the
 //! format Argo CD uses for the health checks it ships.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Deserialize;
@@ -24,33 +25,7 @@ fn argocd_dir() -> PathBuf {
 
 /// The dir `hack/tools.sh` installs glua into (it also makes sure lua5.1 is there).
 fn tools() -> &'static Path {
-    static TOOLS: OnceLock<PathBuf> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let output = Command::new("bash")
-            .arg(root().join("hack/tools.sh"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running hack/tools.sh");
-        assert!(
-            output.status.success(),
-            "hack/tools.sh failed ({}); its output is above",
-            output.status
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let dir = stdout
-            .lines()
-            .rev()
-            .find(|line| !line.trim().is_empty())
-            .map(|line| PathBuf::from(line.trim()))
-            .expect("hack/tools.sh prints its bin dir");
-        assert!(
-            dir.join("glua").is_file(),
-            "glua is missing from {}",
-            dir.display()
-        );
-        dir
-    })
+    support::tools::bin_dir_holding(&["glua"])
 }
 
 /// The interpreters the script must agree on: (name, program).

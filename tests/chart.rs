@@ -49,35 +49,7 @@ fn ci_values(name: &str) -> PathBuf {
 /// The dir `hack/tools.sh` installs helm, kubeconform and hadolint into (run once per
 /// test process; the script skips what is already installed at its pinned version).
 fn tools() -> &'static Path {
-    static TOOLS: OnceLock<PathBuf> = OnceLock::new();
-    TOOLS.get_or_init(|| {
-        let output = Command::new("bash")
-            .arg(root().join("hack/tools.sh"))
-            .stdin(Stdio::null())
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("running hack/tools.sh");
-        assert!(
-            output.status.success(),
-            "hack/tools.sh failed ({}); its output is above",
-            output.status
-        );
-        let stdout = String::from_utf8_lossy(&output.stdout);
-        let dir = stdout
-            .lines()
-            .rev()
-            .find(|line| !line.trim().is_empty())
-            .map(|line| PathBuf::from(line.trim()))
-            .expect("hack/tools.sh prints its bin dir");
-        for tool in ["helm", "kubeconform", "hadolint"] {
-            assert!(
-                dir.join(tool).is_file(),
-                "{tool} is missing from {}",
-                dir.display()
-            );
-        }
-        dir
-    })
+    support::tools::bin_dir_holding(&["helm", "kubeconform", "hadolint"])
 }
 
 /// The dir holding CRDs of other projects that hack/tools.sh generates (ServiceMonitor).
@@ -109,6 +81,12 @@ fn output_of(command: &mut Command) -> Output {
 /// Runs `command`, panics with its stderr unless it succeeds, returns its stdout.
 fn run(command: &mut Command) -> String {
     let output = output_of(command);
+    stdout_of_success(command, output)
+}
+
+/// The stdout of `command`'s `output`; panics with its stdout and stderr unless it
+/// succeeded.
+fn stdout_of_success(command: &Command, output: Output) -> String {
     assert!(
         output.status.success(),
         "{command:?} failed ({}):\n{}{}",
@@ -134,14 +112,7 @@ fn run_with_input(command: &mut Command, input: &str) -> String {
         .write_all(input.as_bytes())
         .expect("writing stdin");
     let output = child.wait_with_output().expect("waiting for the command");
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).expect("UTF-8 output")
+    stdout_of_success(command, output)
 }
 
 /// A `helm template` invocation of the chart.
@@ -1123,13 +1094,8 @@ fn rendered_chart_passes_server_side_dry_run_with_strict_field_validation() {
     }
 }
 
-#[test]
-fn operator_pods_meet_the_restricted_pod_security_standard() {
-    // The test control plane runs no controllers, so no Deployment ever makes a pod; a
-    // server-side dry run of the pod template itself goes through the API server's
-    // PodSecurity admission in a namespace that enforces the Restricted profile.
-    let control_plane = ControlPlane::shared();
-    let namespace = "restricted";
+/// `kubectl apply --server-side` of `manifest`, given on stdin.
+fn apply_from_stdin(control_plane: &ControlPlane, manifest: &str) {
     run_with_input(
         control_plane.kubectl().args([
             "apply",
@@ -1138,6 +1104,19 @@ fn operator_pods_meet_the_restricted_pod_security_standard() {
             "-f",
             "-",
         ]),
+        manifest,
+    );
+}
+
+#[test]
+fn operator_pods_meet_the_restricted_pod_security_standard() {
+    // The test control plane runs no controllers, so no Deployment ever makes a pod; a
+    // server-side dry run of the pod template itself goes through the API server's
+    // PodSecurity admission in a namespace that enforces the Restricted profile.
+    let control_plane = ControlPlane::shared();
+    let namespace = "restricted";
+    apply_from_stdin(
+        control_plane,
         &format!(
             "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {namespace}\n  labels:\n    \
              pod-security.kubernetes.io/enforce: restricted\n    \
@@ -1155,16 +1134,7 @@ fn operator_pods_meet_the_restricted_pod_security_standard() {
             "kind": "ServiceAccount",
             "metadata": {"name": service_account_name(&docs), "namespace": namespace},
         });
-        run_with_input(
-            control_plane.kubectl().args([
-                "apply",
-                "--server-side",
-                "--field-manager=chart-test",
-                "-f",
-                "-",
-            ]),
-            &account.to_string(),
-        );
+        apply_from_stdin(control_plane, &account.to_string());
         let template = &one_of_kind(&docs, "Deployment")["spec"]["template"];
         let pod = json!({
             "apiVersion": "v1",
@@ -1317,6 +1287,41 @@ fn assert_rights(
     assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
+/// Installs the chart (see [`install`]) as `release` in `release_namespace` with the ci
+/// values file `values`, asserts that its RBAC grants the ServiceAccount exactly the
+/// contract for `watch_scope`, and checks those rights and the `denied` ones on the API
+/// server (see [`assert_rights`]).
+async fn install_and_assert_contract(
+    control_plane: &ControlPlane,
+    release: &str,
+    release_namespace: &str,
+    values: &str,
+    watch_scope: &str,
+    namespace_for_cluster_scope: &str,
+    denied: &[Vec<&str>],
+) {
+    let (docs, kubeconfig) = install(
+        control_plane,
+        release,
+        release_namespace,
+        &ci_values(values),
+    )
+    .await;
+    let account = service_account_name(&docs);
+    let granted = grants(&docs, release_namespace, &account);
+    assert_eq!(
+        granted,
+        contract(watch_scope, release_namespace, DEFAULT_LEASE)
+    );
+    assert_rights(
+        control_plane,
+        &kubeconfig,
+        &granted,
+        namespace_for_cluster_scope,
+        denied,
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installed_chart_grants_its_service_account_exactly_the_contract() {
     let control_plane = tokio::task::spawn_blocking(ControlPlane::shared)
@@ -1326,16 +1331,6 @@ async fn installed_chart_grants_its_service_account_exactly_the_contract() {
     // Watching every namespace.
     let (release_namespace, tenant) = ("ebpo-cluster", "tenant-a");
     ensure_namespace(control_plane, tenant);
-    let (docs, kubeconfig) = install(
-        control_plane,
-        "cluster-wide",
-        release_namespace,
-        &ci_values("default-values.yaml"),
-    )
-    .await;
-    let account = service_account_name(&docs);
-    let granted = grants(&docs, release_namespace, &account);
-    assert_eq!(granted, contract("*", release_namespace, DEFAULT_LEASE));
     let pes = "partnereventsources.eventbridgepartner.dev";
     let lease_by_name = format!("leases.coordination.k8s.io/{DEFAULT_LEASE}");
     let denied: Vec<Vec<&str>> = vec![
@@ -1382,20 +1377,19 @@ async fn installed_chart_grants_its_service_account_exactly_the_contract() {
         ],
         vec!["*", "*", "--all-namespaces"],
     ];
-    assert_rights(control_plane, &kubeconfig, &granted, tenant, &denied);
+    install_and_assert_contract(
+        control_plane,
+        "cluster-wide",
+        release_namespace,
+        "default-values.yaml",
+        "*",
+        tenant,
+        &denied,
+    )
+    .await;
 
     // Watching one namespace.
     let (release_namespace, watched) = ("ebpo-single", "tenants");
-    let (docs, kubeconfig) = install(
-        control_plane,
-        "single",
-        release_namespace,
-        &ci_values("single-namespace-values.yaml"),
-    )
-    .await;
-    let account = service_account_name(&docs);
-    let granted = grants(&docs, release_namespace, &account);
-    assert_eq!(granted, contract(watched, release_namespace, DEFAULT_LEASE));
     let denied: Vec<Vec<&str>> = vec![
         vec!["list", pes, "--all-namespaces"],
         vec!["get", pes, "-n", tenant],
@@ -1406,7 +1400,16 @@ async fn installed_chart_grants_its_service_account_exactly_the_contract() {
         vec!["list", "secrets", "-n", watched],
         vec!["create", "leases.coordination.k8s.io", "-n", watched],
     ];
-    assert_rights(control_plane, &kubeconfig, &granted, watched, &denied);
+    install_and_assert_contract(
+        control_plane,
+        "single",
+        release_namespace,
+        "single-namespace-values.yaml",
+        watched,
+        watched,
+        &denied,
+    )
+    .await;
 }
 
 // ---------------------------------------------------------------------------------------

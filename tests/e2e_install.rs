@@ -4,7 +4,6 @@
 
 mod support;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
@@ -14,22 +13,7 @@ use support::scenario::{Scenario, root, unique};
 
 /// `helm`, installed at its pinned version by `hack/tools.sh`.
 fn helm() -> Command {
-    let out = Command::new(root().join("hack/tools.sh"))
-        .output()
-        .expect("run hack/tools.sh");
-    assert!(
-        out.status.success(),
-        "hack/tools.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let bin = String::from_utf8(out.stdout).expect("tools dir");
-    let dir = PathBuf::from(
-        bin.lines()
-            .last()
-            .expect("tools.sh prints its bin dir")
-            .trim(),
-    );
-    Command::new(dir.join("helm"))
+    support::tools::tool("helm")
 }
 
 fn is_forbidden(err: &kube::Error) -> bool {

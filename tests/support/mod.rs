@@ -3,3 +3,4 @@
 pub mod controlplane;
 pub mod operator;
 pub mod scenario;
+pub mod tools;
