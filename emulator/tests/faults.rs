@@ -4,37 +4,24 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::config::retry::RetryConfig;
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
-use aws_sdk_eventbridge::operation::create_partner_event_source::CreatePartnerEventSourceError;
+use aws_sdk_eventbridge::operation::create_partner_event_source::CreatePartnerEventSourceError as CreateError;
 use common::*;
 use eventbridge_partner_emulator::{OUTCOME_OK, ScriptedError};
 
 const CREATE: &str = "CreatePartnerEventSource";
 const DESCRIBE: &str = "DescribePartnerEventSource";
 
-async fn create(
-    client: &Client,
-    name: &str,
-) -> Result<(), aws_sdk_eventbridge::error::SdkError<CreatePartnerEventSourceError>> {
-    client
-        .create_partner_event_source()
-        .name(name)
-        .account(CUSTOMER)
-        .send()
-        .await
-        .map(|_| ())
-}
-
 #[tokio::test]
 async fn scripted_sequence_then_success() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner) = start_with_partner().await;
     let name = source_name("c1", "orders");
     emu.inject_errors(CREATE, &["ConcurrentModificationException"; 3]);
     for attempt in 1..=3 {
-        let err = create(&partner, &name).await.expect_err("scripted failure");
+        let err = try_create(&partner, &name, CUSTOMER)
+            .await
+            .expect_err("scripted failure");
         assert!(
             err.as_service_error()
                 .expect("service error")
@@ -42,7 +29,7 @@ async fn scripted_sequence_then_success() {
             "attempt {attempt}: {err:?}"
         );
     }
-    create(&partner, &name)
+    try_create(&partner, &name, CUSTOMER)
         .await
         .expect("the script is used up");
     assert_eq!(emu.calls(CREATE), 4);
@@ -59,35 +46,34 @@ async fn scripted_sequence_then_success() {
 
 #[tokio::test]
 async fn the_sdk_parses_every_injected_code() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner) = start_with_partner().await;
     let name = source_name("c1", "orders");
-    type Check = fn(&CreatePartnerEventSourceError) -> bool;
+    type Check = fn(&CreateError) -> bool;
     let cases: [(&str, u16, Option<Check>); 8] = [
         (
             "ConcurrentModificationException",
             400,
-            Some(CreatePartnerEventSourceError::is_concurrent_modification_exception),
+            Some(CreateError::is_concurrent_modification_exception),
         ),
         (
             "LimitExceededException",
             400,
-            Some(CreatePartnerEventSourceError::is_limit_exceeded_exception),
+            Some(CreateError::is_limit_exceeded_exception),
         ),
         (
             "InternalException",
             500,
-            Some(CreatePartnerEventSourceError::is_internal_exception),
+            Some(CreateError::is_internal_exception),
         ),
         (
             "OperationDisabledException",
             400,
-            Some(CreatePartnerEventSourceError::is_operation_disabled_exception),
+            Some(CreateError::is_operation_disabled_exception),
         ),
         (
             "ResourceAlreadyExistsException",
             400,
-            Some(CreatePartnerEventSourceError::is_resource_already_exists_exception),
+            Some(CreateError::is_resource_already_exists_exception),
         ),
         ("ThrottlingException", 400, None),
         ("AccessDeniedException", 400, None),
@@ -95,7 +81,9 @@ async fn the_sdk_parses_every_injected_code() {
     ];
     for (code, status, modeled) in cases {
         emu.inject_errors(CREATE, &[code]);
-        let err = create(&partner, &name).await.expect_err("injected");
+        let err = try_create(&partner, &name, CUSTOMER)
+            .await
+            .expect_err("injected");
         assert_eq!(code_and_status(&err), (code.to_owned(), status), "{code}");
         let service = err.as_service_error().expect("service error");
         assert!(
@@ -132,7 +120,9 @@ async fn the_sdk_parses_every_injected_code() {
             status: Some(503),
         }],
     );
-    let err = create(&partner, &name).await.expect_err("injected");
+    let err = try_create(&partner, &name, CUSTOMER)
+        .await
+        .expect_err("injected");
     assert_eq!(code_and_status(&err), ("ServiceUnavailable".into(), 503));
     assert_eq!(
         err.as_service_error().and_then(|e| e.message()),
@@ -156,7 +146,7 @@ async fn sdk_retries_see_transient_errors_then_success() {
             .build(),
     );
     emu.inject_errors(CREATE, &["ThrottlingException", "InternalException"]);
-    create(&retrying, &source_name("c1", "orders"))
+    try_create(&retrying, &source_name("c1", "orders"), CUSTOMER)
         .await
         .expect("the SDK retried throttling and 500 to success");
     assert_eq!(emu.calls(CREATE), 3);
@@ -166,17 +156,11 @@ async fn sdk_retries_see_transient_errors_then_success() {
 
 #[tokio::test]
 async fn latency_is_added_to_the_answer() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
-    let name = source_name("c1", "orders");
-    create(&partner, &name).await.expect("created");
+    let (emu, partner, name) = start_with_pending_source("c1", "orders").await;
     let latency = Duration::from_millis(300);
     emu.set_latency(DESCRIBE, latency);
     let started = Instant::now();
-    partner
-        .describe_partner_event_source()
-        .name(&name)
-        .send()
+    describe_partner_source(&partner, &name)
         .await
         .expect("described");
     assert!(started.elapsed() >= latency, "took {:?}", started.elapsed());
@@ -196,7 +180,9 @@ async fn latency_is_added_to_the_answer() {
             .build(),
     );
     let late = source_name("c2", "orders");
-    let err = create(&impatient, &late).await.expect_err("timed out");
+    let err = try_create(&impatient, &late, CUSTOMER)
+        .await
+        .expect_err("timed out");
     assert!(
         matches!(err, aws_sdk_eventbridge::error::SdkError::TimeoutError(_)),
         "{err:?}"
@@ -206,27 +192,20 @@ async fn latency_is_added_to_the_answer() {
             .await
     );
     emu.set_latency(CREATE, Duration::ZERO);
-    let err = create(&partner, &late).await.expect_err("already exists");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_already_exists_exception()
+    let err = service_error(
+        try_create(&partner, &late, CUSTOMER).await,
+        "already exists",
     );
+    assert!(err.is_resource_already_exists_exception());
 }
 
 #[tokio::test]
 async fn quota_throttles_beyond_the_burst() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
-    let name = source_name("c1", "orders");
-    create(&partner, &name).await.expect("created");
+    let (emu, partner, name) = start_with_pending_source("c1", "orders").await;
     // A negligible refill rate makes the outcome independent of timing.
     emu.set_quota(DESCRIBE, 0.001, 3);
     for _ in 0..3 {
-        partner
-            .describe_partner_event_source()
-            .name(&name)
-            .send()
+        describe_partner_source(&partner, &name)
             .await
             .expect("within the burst");
     }
@@ -242,26 +221,20 @@ async fn quota_throttles_beyond_the_burst() {
     assert_eq!(emu.calls_with_outcome(DESCRIBE, OUTCOME_OK), 3);
     assert_eq!(emu.calls_with_outcome(DESCRIBE, "ThrottlingException"), 2);
     // Other operations have their own quota (none here).
-    create(&partner, &source_name("c2", "orders"))
+    try_create(&partner, &source_name("c2", "orders"), CUSTOMER)
         .await
         .expect("not throttled");
     emu.clear_quota(DESCRIBE);
-    partner
-        .describe_partner_event_source()
-        .name(&name)
-        .send()
+    describe_partner_source(&partner, &name)
         .await
         .expect("quota removed");
 }
 
 #[tokio::test]
 async fn quota_refills_at_its_rate() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
-    let name = source_name("c1", "orders");
-    create(&partner, &name).await.expect("created");
+    let (emu, partner, name) = start_with_pending_source("c1", "orders").await;
     emu.set_quota(DESCRIBE, 20.0, 1);
-    let describe = || partner.describe_partner_event_source().name(&name).send();
+    let describe = || describe_partner_source(&partner, &name);
     describe().await.expect("the one token");
     // Wait on the condition "a token came back", not on a fixed sleep.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -279,12 +252,11 @@ async fn quota_refills_at_its_rate() {
 
 #[tokio::test]
 async fn clear_faults_and_reset() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner) = start_with_partner().await;
     emu.inject_errors(CREATE, &["InternalException"]);
     emu.set_quota(CREATE, 0.0, 0);
     emu.clear_faults();
-    create(&partner, &source_name("c1", "orders"))
+    try_create(&partner, &source_name("c1", "orders"), CUSTOMER)
         .await
         .expect("no faults left");
     emu.reset();

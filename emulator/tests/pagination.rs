@@ -2,38 +2,22 @@
 
 mod common;
 
-use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use common::*;
+
+const ACME: &str = "aws.partner/acme.com/";
 
 #[tokio::test]
 async fn pages_through_every_source_of_the_prefix_in_order() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner) = start_with_partner().await;
     let mut expected = Vec::new();
     for i in 0..7 {
         let name = source_name(&format!("c{i}"), "orders");
-        partner
-            .create_partner_event_source()
-            .name(&name)
-            .account(CUSTOMER)
-            .send()
-            .await
-            .expect("created");
+        create(&partner, &name, CUSTOMER).await;
         expected.push(name);
     }
     // Other prefixes and other partners are not listed.
-    partner
-        .create_partner_event_source()
-        .name("aws.partner/other.com/c0/orders")
-        .account(CUSTOMER)
-        .send()
-        .await
-        .expect("created");
-    client(&emu, OTHER)
-        .create_partner_event_source()
-        .name(source_name("zz", "orders"))
-        .account(CUSTOMER)
-        .send()
+    create(&partner, "aws.partner/other.com/c0/orders", CUSTOMER).await;
+    try_create(&client(&emu, OTHER), &source_name("zz", "orders"), CUSTOMER)
         .await
         .expect("created by another partner");
 
@@ -41,21 +25,13 @@ async fn pages_through_every_source_of_the_prefix_in_order() {
     let mut page_sizes = Vec::new();
     let mut token: Option<String> = None;
     loop {
-        let page = partner
-            .list_partner_event_sources()
-            .name_prefix("aws.partner/acme.com/")
-            .limit(3)
-            .set_next_token(token.clone())
-            .send()
+        let page = list_sources_page(&partner, ACME, Some(3), token.as_deref())
             .await
             .expect("page");
         page_sizes.push(page.partner_event_sources().len());
         for source in page.partner_event_sources() {
             let name = source.name().expect("name").to_owned();
-            assert_eq!(
-                source.arn(),
-                Some(format!("arn:aws:events:eu-west-1::event-source/{name}").as_str())
-            );
+            assert_eq!(source.arn(), Some(source_arn("eu-west-1", &name).as_str()));
             names.push(name);
         }
         match page.next_token() {
@@ -66,10 +42,7 @@ async fn pages_through_every_source_of_the_prefix_in_order() {
     assert_eq!(page_sizes, vec![3, 3, 1]);
     assert_eq!(names, expected);
 
-    let all = partner
-        .list_partner_event_sources()
-        .name_prefix("aws.partner/acme.com/c1")
-        .send()
+    let all = list_sources(&partner, "aws.partner/acme.com/c1")
         .await
         .expect("one page");
     assert_eq!(all.partner_event_sources().len(), 1);
@@ -78,65 +51,32 @@ async fn pages_through_every_source_of_the_prefix_in_order() {
 
 #[tokio::test]
 async fn invalid_or_mismatched_tokens_are_rejected() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner) = start_with_partner().await;
     for i in 0..3 {
-        partner
-            .create_partner_event_source()
-            .name(source_name(&format!("c{i}"), "orders"))
-            .account(CUSTOMER)
-            .send()
-            .await
-            .expect("created");
+        create(&partner, &source_name(&format!("c{i}"), "orders"), CUSTOMER).await;
     }
-    let first = partner
-        .list_partner_event_sources()
-        .name_prefix("aws.partner/acme.com/")
-        .limit(1)
-        .send()
+    let first = list_sources_page(&partner, ACME, Some(1), None)
         .await
         .expect("page");
     let token = first.next_token().expect("more pages").to_owned();
 
-    let err = partner
-        .list_partner_event_sources()
-        .name_prefix("aws.partner/acme.com/")
-        .next_token("not-a-token")
-        .send()
+    let err = list_sources_page(&partner, ACME, None, Some("not-a-token"))
         .await
         .expect_err("garbage token");
     assert_eq!(code_and_status(&err), ("InvalidToken".into(), 400));
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .message()
-            .is_some()
-    );
+    assert!(error_message(&err).is_some());
 
-    let err = partner
-        .list_partner_event_sources()
-        .name_prefix("aws.partner/acme.com/c")
-        .next_token(&token)
-        .send()
+    let err = list_sources_page(&partner, "aws.partner/acme.com/c", None, Some(&token))
         .await
         .expect_err("token for another prefix");
     assert_eq!(code_and_status(&err).0, "InvalidToken");
 
-    let err = client(&emu, OTHER)
-        .list_partner_event_sources()
-        .name_prefix("aws.partner/acme.com/")
-        .next_token(&token)
-        .send()
+    let err = list_sources_page(&client(&emu, OTHER), ACME, None, Some(&token))
         .await
         .expect_err("token of another caller");
     assert_eq!(code_and_status(&err).0, "InvalidToken");
 
-    let second = partner
-        .list_partner_event_sources()
-        .name_prefix("aws.partner/acme.com/")
-        .limit(1)
-        .next_token(&token)
-        .send()
+    let second = list_sources_page(&partner, ACME, Some(1), Some(&token))
         .await
         .expect("the real token still works");
     assert_eq!(
@@ -147,30 +87,13 @@ async fn invalid_or_mismatched_tokens_are_rejected() {
 
 #[tokio::test]
 async fn account_listing_pages_too() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
-    let name = source_name("c1", "orders");
-    partner
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
-        .await
-        .expect("created");
-    let page = partner
-        .list_partner_event_source_accounts()
-        .event_source_name(&name)
-        .limit(1)
-        .send()
+    let (_emu, partner, name) = start_with_pending_source("c1", "orders").await;
+    let page = list_accounts_page(&partner, &name, Some(1), None)
         .await
         .expect("page");
     assert_eq!(page.partner_event_source_accounts().len(), 1);
     assert!(page.next_token().is_none(), "one account, one page");
-    let err = partner
-        .list_partner_event_source_accounts()
-        .event_source_name(&name)
-        .next_token("bogus")
-        .send()
+    let err = list_accounts_page(&partner, &name, None, Some("bogus"))
         .await
         .expect_err("bogus token");
     assert_eq!(code_and_status(&err).0, "InvalidToken");

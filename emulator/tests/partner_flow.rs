@@ -10,36 +10,20 @@ use eventbridge_partner_emulator::{Config, Emulator, SourceState};
 
 #[tokio::test]
 async fn create_describe_list_activate_deactivate_delete() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner) = start_with_partner().await;
     let customer = client(&emu, CUSTOMER);
     let name = source_name("c4711", "orders");
 
-    let created = partner
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
-        .await
-        .expect("created");
-    let arn = format!("arn:aws:events:eu-west-1::event-source/{name}");
-    assert_eq!(created.event_source_arn(), Some(arn.as_str()));
+    let arn = source_arn("eu-west-1", &name);
+    assert_eq!(create(&partner, &name, CUSTOMER).await, arn);
 
-    let described = partner
-        .describe_partner_event_source()
-        .name(&name)
-        .send()
+    let described = describe_partner_source(&partner, &name)
         .await
         .expect("described");
     assert_eq!(described.arn(), Some(arn.as_str()));
     assert_eq!(described.name(), Some(name.as_str()));
 
-    let accounts = partner
-        .list_partner_event_source_accounts()
-        .event_source_name(&name)
-        .send()
-        .await
-        .expect("listed");
+    let accounts = list_accounts(&partner, &name).await.expect("listed");
     let [entry] = accounts.partner_event_source_accounts() else {
         panic!("one account: {accounts:?}");
     };
@@ -54,20 +38,14 @@ async fn create_describe_list_activate_deactivate_delete() {
     assert!(accounts.next_token().is_none());
 
     // The customer sees it pending; the partner's own account does not (it is not shared with it).
-    let seen = customer
-        .describe_event_source()
-        .name(&name)
-        .send()
+    let seen = describe_source(&customer, &name)
         .await
         .expect("customer sees it");
     assert_eq!(seen.state(), Some(&EventSourceState::Pending));
     assert_eq!(seen.arn(), Some(arn.as_str()));
     assert_eq!(seen.created_by(), Some("acme.com"));
     assert!(seen.expiration_time().is_some());
-    let err = partner
-        .describe_event_source()
-        .name(&name)
-        .send()
+    let err = describe_source(&partner, &name)
         .await
         .expect_err("not shared with the partner account");
     assert_eq!(
@@ -76,23 +54,14 @@ async fn create_describe_list_activate_deactivate_delete() {
     );
 
     // The customer's matching partner bus activates it.
-    let bus = customer
-        .create_event_bus()
-        .name(&name)
-        .event_source_name(&name)
-        .send()
+    let bus = create_bus(&customer, &name, &name)
         .await
         .expect("bus created");
     assert_eq!(
         bus.event_bus_arn(),
         Some(format!("arn:aws:events:eu-west-1:{CUSTOMER}:event-bus/{name}").as_str())
     );
-    let accounts = partner
-        .list_partner_event_source_accounts()
-        .event_source_name(&name)
-        .send()
-        .await
-        .expect("listed");
+    let accounts = list_accounts(&partner, &name).await.expect("listed");
     let entry = &accounts.partner_event_source_accounts()[0];
     assert_eq!(entry.state(), Some(&EventSourceState::Active));
     assert!(
@@ -102,111 +71,45 @@ async fn create_describe_list_activate_deactivate_delete() {
     assert_eq!(emu.source(&name).expect("held").state, SourceState::Active);
 
     // Deactivated: back to PENDING with a fresh expiration.
-    customer
-        .deactivate_event_source()
-        .name(&name)
-        .send()
+    deactivate_source(&customer, &name)
         .await
         .expect("deactivated");
-    let seen = customer
-        .describe_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect("described");
+    let seen = describe_source(&customer, &name).await.expect("described");
     assert_eq!(seen.state(), Some(&EventSourceState::Pending));
     assert!(seen.expiration_time().is_some());
-    customer
-        .activate_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect("activated");
-    let seen = customer
-        .describe_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect("described");
+    activate_source(&customer, &name).await.expect("activated");
+    let seen = describe_source(&customer, &name).await.expect("described");
     assert_eq!(seen.state(), Some(&EventSourceState::Active));
 
     // The partner deletes it: gone for the partner, DELETED for the customer with a bus.
-    partner
-        .delete_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
+    delete_source(&partner, &name, CUSTOMER)
         .await
         .expect("deleted");
-    let err = partner
-        .describe_partner_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect_err("gone");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
-    );
-    let err = partner
-        .list_partner_event_source_accounts()
-        .event_source_name(&name)
-        .send()
-        .await
-        .expect_err("gone");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
-    );
-    let seen = customer
-        .describe_event_source()
-        .name(&name)
-        .send()
+    let err = service_error(describe_partner_source(&partner, &name).await, "gone");
+    assert!(err.is_resource_not_found_exception());
+    let err = service_error(list_accounts(&partner, &name).await, "gone");
+    assert!(err.is_resource_not_found_exception());
+    let seen = describe_source(&customer, &name)
         .await
         .expect("customer still sees its matched source");
     assert_eq!(seen.state(), Some(&EventSourceState::Deleted));
-    let err = customer
-        .activate_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect_err("a deleted source cannot be activated");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_invalid_state_exception()
+    let err = service_error(
+        activate_source(&customer, &name).await,
+        "a deleted source cannot be activated",
     );
+    assert!(err.is_invalid_state_exception());
 
     // Deleting again succeeds: the operation is idempotent.
-    partner
-        .delete_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
+    delete_source(&partner, &name, CUSTOMER)
         .await
         .expect("idempotent delete");
 }
 
 #[tokio::test]
 async fn already_exists_for_any_account_and_not_found() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
-    let name = source_name("c1", "orders");
-    partner
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
-        .await
-        .expect("created");
+    let (emu, partner, name) = start_with_pending_source("c1", "orders").await;
     for account in [CUSTOMER, OTHER] {
-        let err = partner
-            .create_partner_event_source()
-            .name(&name)
-            .account(account)
-            .send()
+        let err = try_create(&partner, &name, account)
             .await
             .expect_err("name taken");
         assert!(
@@ -222,55 +125,21 @@ async fn already_exists_for_any_account_and_not_found() {
     }
 
     let missing = source_name("c1", "nothing");
-    let err = partner
-        .describe_partner_event_source()
-        .name(&missing)
-        .send()
-        .await
-        .expect_err("missing");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
+    let err = service_error(describe_partner_source(&partner, &missing).await, "missing");
+    assert!(err.is_resource_not_found_exception());
+    let err = service_error(list_accounts(&partner, &missing).await, "missing");
+    assert!(err.is_resource_not_found_exception());
+    let err = service_error(
+        describe_source(&client(&emu, OTHER), &name).await,
+        "shared with another account",
     );
-    let err = partner
-        .list_partner_event_source_accounts()
-        .event_source_name(&missing)
-        .send()
-        .await
-        .expect_err("missing");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
-    );
-    let err = client(&emu, OTHER)
-        .describe_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect_err("shared with another account");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
-    );
+    assert!(err.is_resource_not_found_exception());
 
     // Deleting what does not exist, or naming the wrong account, changes nothing and succeeds.
-    partner
-        .delete_partner_event_source()
-        .name(&missing)
-        .account(CUSTOMER)
-        .send()
+    delete_source(&partner, &missing, CUSTOMER)
         .await
         .expect("no-op");
-    partner
-        .delete_partner_event_source()
-        .name(&name)
-        .account(OTHER)
-        .send()
-        .await
-        .expect("no-op");
+    delete_source(&partner, &name, OTHER).await.expect("no-op");
     assert!(
         emu.source(&name).is_some(),
         "the source shared with CUSTOMER survives"
@@ -279,72 +148,34 @@ async fn already_exists_for_any_account_and_not_found() {
 
 #[tokio::test]
 async fn customer_bus_and_state_errors() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, _partner, name) = start_with_pending_source("c2", "orders").await;
     let customer = client(&emu, CUSTOMER);
-    let name = source_name("c2", "orders");
-    partner
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
-        .await
-        .expect("created");
 
-    let err = customer
-        .activate_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect_err("no matching bus yet");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_invalid_state_exception()
+    let err = service_error(
+        activate_source(&customer, &name).await,
+        "no matching bus yet",
     );
-    let err = customer
-        .deactivate_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect_err("nothing to deactivate");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_invalid_state_exception()
+    assert!(err.is_invalid_state_exception());
+    let err = service_error(
+        deactivate_source(&customer, &name).await,
+        "nothing to deactivate",
     );
+    assert!(err.is_invalid_state_exception());
 
-    let err = customer
-        .create_event_bus()
-        .name(source_name("c2", "other"))
-        .event_source_name(&name)
-        .send()
+    let err = create_bus(&customer, &source_name("c2", "other"), &name)
         .await
         .expect_err("bus name must equal the source name");
     assert_eq!(code_and_status(&err).0, "ValidationException");
-    let err = client(&emu, OTHER)
-        .create_event_bus()
-        .name(&name)
-        .event_source_name(&name)
-        .send()
-        .await
-        .expect_err("not shared with OTHER");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
+    let err = service_error(
+        create_bus(&client(&emu, OTHER), &name, &name).await,
+        "not shared with OTHER",
     );
-    let err = customer
-        .activate_event_source()
-        .name(source_name("c2", "unknown"))
-        .send()
-        .await
-        .expect_err("unknown source");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
+    assert!(err.is_resource_not_found_exception());
+    let err = service_error(
+        activate_source(&customer, &source_name("c2", "unknown")).await,
+        "unknown source",
     );
+    assert!(err.is_resource_not_found_exception());
 
     customer
         .create_event_bus()
@@ -354,22 +185,9 @@ async fn customer_bus_and_state_errors() {
         .send()
         .await
         .expect("bus");
-    let err = customer
-        .create_event_bus()
-        .name(&name)
-        .event_source_name(&name)
-        .send()
-        .await
-        .expect_err("twice");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_already_exists_exception()
-    );
-    customer
-        .activate_event_source()
-        .name(&name)
-        .send()
+    let err = service_error(create_bus(&customer, &name, &name).await, "twice");
+    assert!(err.is_resource_already_exists_exception());
+    activate_source(&customer, &name)
         .await
         .expect("activating an active source changes nothing");
     let buses = emu.buses();
@@ -380,25 +198,11 @@ async fn customer_bus_and_state_errors() {
 
 #[tokio::test]
 async fn out_of_band_actions_through_the_library() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner, name) = start_with_pending_source("c3", "orders").await;
     let customer = client(&emu, CUSTOMER);
-    let name = source_name("c3", "orders");
-    partner
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
-        .await
-        .expect("created");
 
     assert!(emu.activate(&name));
-    let seen = customer
-        .describe_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect("described");
+    let seen = describe_source(&customer, &name).await.expect("described");
     assert_eq!(seen.state(), Some(&EventSourceState::Active));
     assert!(!emu.expire(&name), "active sources never expire");
     assert!(emu.deactivate(&name));
@@ -406,24 +210,11 @@ async fn out_of_band_actions_through_the_library() {
     assert_eq!(snapshot.state, SourceState::Pending);
     assert!(snapshot.expiration_time.is_some());
     assert!(emu.expire(&name));
-    let err = partner
-        .describe_partner_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect_err("expired");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
-    );
+    let err = service_error(describe_partner_source(&partner, &name).await, "expired");
+    assert!(err.is_resource_not_found_exception());
 
     // Recreated and then deleted by "someone else".
-    partner
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
+    try_create(&partner, &name, CUSTOMER)
         .await
         .expect("recreated");
     assert!(emu.delete_out_of_band(&name));
@@ -443,34 +234,15 @@ async fn pending_sources_expire_after_the_configured_period() {
     .expect("starts");
     let partner = client(&emu, PARTNER_KEY);
     let name = source_name("c4", "pending");
-    partner
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
-        .await
-        .expect("created");
+    create(&partner, &name, CUSTOMER).await;
     assert!(
         emu.wait_until(Duration::from_secs(10), |e| e.source(&name).is_none())
             .await,
         "the pending source expires"
     );
-    let err = partner
-        .describe_partner_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect_err("expired");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
-    );
-    partner
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
+    let err = service_error(describe_partner_source(&partner, &name).await, "expired");
+    assert!(err.is_resource_not_found_exception());
+    try_create(&partner, &name, CUSTOMER)
         .await
         .expect("the name is free again");
 }
@@ -479,28 +251,13 @@ async fn pending_sources_expire_after_the_configured_period() {
 async fn each_signing_region_has_its_own_state() {
     let emu = start().await;
     let name = source_name("c5", "orders");
-    let created = client_in(&emu, PARTNER_KEY, "us-east-1")
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
-        .await
-        .expect("created");
-    assert_eq!(
-        created.event_source_arn(),
-        Some(format!("arn:aws:events:us-east-1::event-source/{name}").as_str())
+    let created = create(&client_in(&emu, PARTNER_KEY, "us-east-1"), &name, CUSTOMER).await;
+    assert_eq!(created, source_arn("us-east-1", &name));
+    let err = service_error(
+        describe_partner_source(&client(&emu, PARTNER_KEY), &name).await,
+        "not in eu-west-1",
     );
-    let err = client(&emu, PARTNER_KEY)
-        .describe_partner_event_source()
-        .name(&name)
-        .send()
-        .await
-        .expect_err("not in eu-west-1");
-    assert!(
-        err.as_service_error()
-            .expect("service error")
-            .is_resource_not_found_exception()
-    );
+    assert!(err.is_resource_not_found_exception());
     assert_eq!(emu.source(&name).expect("held").region, "us-east-1");
 }
 
@@ -508,19 +265,11 @@ async fn each_signing_region_has_its_own_state() {
 async fn a_customer_account_can_also_be_a_partner() {
     let emu = start().await;
     let name = source_name("c6", "orders");
-    client(&emu, OTHER)
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
+    try_create(&client(&emu, OTHER), &name, CUSTOMER)
         .await
         .expect("created by OTHER");
     // The default partner has its own namespace, so the same name is free there.
-    client(&emu, PARTNER_KEY)
-        .create_partner_event_source()
-        .name(&name)
-        .account(CUSTOMER)
-        .send()
+    try_create(&client(&emu, PARTNER_KEY), &name, CUSTOMER)
         .await
         .expect("created by the partner");
     let partners: Vec<String> = emu

@@ -5,14 +5,26 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::*;
+use eventbridge_partner_emulator::Emulator;
 use serde_json::{Value, json};
 use tokio::io::AsyncBufReadExt;
 
 const CREATE_BODY: &str = r#"{"Name":"aws.partner/acme.com/c1/orders","Account":"222222222222"}"#;
 const NAME: &str = "aws.partner/acme.com/c1/orders";
 
-async fn post(emu: &eventbridge_partner_emulator::Emulator, headers: &[(&str, &str)]) -> Raw {
+async fn post(emu: &Emulator, headers: &[(&str, &str)]) -> Raw {
     raw(emu.local_addr(), "POST", "/", headers, "{}").await
+}
+
+/// `CreatePartnerEventSource` of [`NAME`] for the customer, over raw HTTP as the partner.
+async fn create_raw(emu: &Emulator) -> Raw {
+    raw_call(emu, PARTNER_KEY, "CreatePartnerEventSource", CREATE_BODY).await
+}
+
+/// Calls `operation` on [`NAME`] over raw HTTP, as `access_key_id`.
+async fn call_on_name(emu: &Emulator, access_key_id: &str, operation: &str) -> Raw {
+    let body = json!({ "Name": NAME }).to_string();
+    raw_call(emu, access_key_id, operation, &body).await
 }
 
 #[tokio::test]
@@ -134,9 +146,9 @@ async fn unknown_operations_and_content_types() {
 #[tokio::test]
 async fn answers_carry_unique_request_ids_and_epoch_timestamps() {
     let emu = start().await;
-    let a = raw_call(&emu, PARTNER_KEY, "CreatePartnerEventSource", CREATE_BODY).await;
+    let a = create_raw(&emu).await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let b = raw_call(&emu, PARTNER_KEY, "CreatePartnerEventSource", CREATE_BODY).await;
+    let b = create_raw(&emu).await;
     assert_eq!(b.status, 400);
     assert_eq!(b.json()["__type"], "ResourceAlreadyExistsException");
     assert_eq!(
@@ -166,9 +178,8 @@ async fn answers_carry_unique_request_ids_and_epoch_timestamps() {
 #[tokio::test]
 async fn admin_api_injects_faults() {
     let emu = start().await;
-    let r = admin(
+    let r = admin_post(
         &emu,
-        "POST",
         "faults/errors",
         &json!({
             "operation": "CreatePartnerEventSource",
@@ -179,48 +190,40 @@ async fn admin_api_injects_faults() {
     .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.json()["queued"], 2);
-    let faults = admin(&emu, "GET", "faults", "").await.json();
+    let faults = admin_get(&emu, "faults").await.json();
     assert_eq!(
         faults["CreatePartnerEventSource"]["pending_errors"][0]["code"],
         "LimitExceededException"
     );
 
-    let first = raw_call(&emu, PARTNER_KEY, "CreatePartnerEventSource", CREATE_BODY).await;
+    let first = create_raw(&emu).await;
     assert_eq!(
         (first.status, first.json()["__type"].clone()),
         (400, json!("LimitExceededException"))
     );
-    let second = raw_call(&emu, PARTNER_KEY, "CreatePartnerEventSource", CREATE_BODY).await;
+    let second = create_raw(&emu).await;
     assert_eq!(second.status, 500);
     assert_eq!(
         second.json(),
         json!({"__type": "InternalException", "message": "boom"})
     );
-    let third = raw_call(&emu, PARTNER_KEY, "CreatePartnerEventSource", CREATE_BODY).await;
+    let third = create_raw(&emu).await;
     assert_eq!(third.status, 200);
 
-    let r = admin(
+    let r = admin_post(
         &emu,
-        "POST",
         "faults/latency",
         &json!({"operation": "DescribePartnerEventSource", "latency_ms": 150}).to_string(),
     )
     .await;
     assert_eq!(r.status, 200);
     let started = Instant::now();
-    let r = raw_call(
-        &emu,
-        PARTNER_KEY,
-        "DescribePartnerEventSource",
-        &json!({ "Name": NAME }).to_string(),
-    )
-    .await;
+    let r = call_on_name(&emu, PARTNER_KEY, "DescribePartnerEventSource").await;
     assert_eq!(r.status, 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
 
-    let r = admin(
+    let r = admin_post(
         &emu,
-        "POST",
         "faults/quota",
         &json!({"operation": "ListPartnerEventSources", "rate_per_sec": 0.001, "burst": 1})
             .to_string(),
@@ -228,17 +231,13 @@ async fn admin_api_injects_faults() {
     .await;
     assert_eq!(r.status, 200);
     let list = json!({"NamePrefix": "aws.partner/acme.com/"}).to_string();
-    assert_eq!(
-        raw_call(&emu, PARTNER_KEY, "ListPartnerEventSources", &list)
-            .await
-            .status,
-        200
-    );
-    let throttled = raw_call(&emu, PARTNER_KEY, "ListPartnerEventSources", &list).await;
+    let list_sources = || raw_call(&emu, PARTNER_KEY, "ListPartnerEventSources", &list);
+    assert_eq!(list_sources().await.status, 200);
+    let throttled = list_sources().await;
     assert_eq!(throttled.status, 400);
     assert_eq!(throttled.json()["__type"], "ThrottlingException");
 
-    let calls = admin(&emu, "GET", "calls", "").await.json();
+    let calls = admin_get(&emu, "calls").await.json();
     assert_eq!(calls["CreatePartnerEventSource"]["total"], 3);
     assert_eq!(calls["CreatePartnerEventSource"]["outcomes"]["ok"], 1);
     assert_eq!(
@@ -250,32 +249,17 @@ async fn admin_api_injects_faults() {
         1
     );
 
-    let r = admin(
-        &emu,
-        "POST",
-        "faults/clear",
-        r#"{"operation":"ListPartnerEventSources"}"#,
-    )
-    .await;
+    let list_operation = r#"{"operation":"ListPartnerEventSources"}"#;
+    let r = admin_post(&emu, "faults/clear", list_operation).await;
     assert_eq!(r.status, 200);
-    assert_eq!(
-        raw_call(&emu, PARTNER_KEY, "ListPartnerEventSources", &list)
-            .await
-            .status,
-        200
-    );
-    let r = admin(&emu, "POST", "faults/clear", "").await;
+    assert_eq!(list_sources().await.status, 200);
+    let r = admin_post(&emu, "faults/clear", "").await;
     assert_eq!(r.status, 200);
-    assert_eq!(admin(&emu, "GET", "faults", "").await.json(), json!({}));
+    assert_eq!(admin_get(&emu, "faults").await.json(), json!({}));
 
     // Mistakes are reported, not ignored.
-    let r = admin(
-        &emu,
-        "POST",
-        "faults/errors",
-        r#"{"operation":"Nope","errors":["X"]}"#,
-    )
-    .await;
+    let unknown = r#"{"operation":"Nope","errors":["X"]}"#;
+    let r = admin_post(&emu, "faults/errors", unknown).await;
     assert_eq!(r.status, 400);
     assert!(
         r.json()["error"]
@@ -283,32 +267,21 @@ async fn admin_api_injects_faults() {
             .expect("error")
             .contains("unknown operation")
     );
-    let r = admin(
-        &emu,
-        "POST",
-        "faults/quota",
-        r#"{"operation":"ListPartnerEventSources"}"#,
-    )
-    .await;
+    let r = admin_post(&emu, "faults/quota", list_operation).await;
     assert_eq!(r.status, 400);
 }
 
 #[tokio::test]
 async fn admin_api_state_and_out_of_band_actions() {
     let emu = start().await;
-    assert_eq!(
-        raw_call(&emu, PARTNER_KEY, "CreatePartnerEventSource", CREATE_BODY)
-            .await
-            .status,
-        200
-    );
+    assert_eq!(create_raw(&emu).await.status, 200);
 
-    let config = admin(&emu, "GET", "config", "").await.json();
+    let config = admin_get(&emu, "config").await.json();
     assert_eq!(config["region"], "eu-west-1");
     assert_eq!(config["partner_account"], PARTNER);
     assert_eq!(config["pending_expiration_secs"], 14.0 * 24.0 * 3600.0);
 
-    let state = admin(&emu, "GET", "state", "").await.json();
+    let state = admin_get(&emu, "state").await.json();
     let source = &state["sources"][0];
     assert_eq!(source["name"], NAME);
     assert_eq!(source["account"], CUSTOMER);
@@ -319,80 +292,57 @@ async fn admin_api_state_and_out_of_band_actions() {
 
     let by_name = json!({ "name": NAME }).to_string();
     assert_eq!(
-        admin(&emu, "POST", "sources/activate", &by_name)
-            .await
-            .status,
+        admin_post(&emu, "sources/activate", &by_name).await.status,
         200
     );
-    let state = admin(&emu, "GET", "state", "").await.json();
+    let state = admin_get(&emu, "state").await.json();
     assert_eq!(state["sources"][0]["state"], "ACTIVE");
     assert_eq!(state["sources"][0]["expiration_time"], Value::Null);
     assert_eq!(state["buses"][0]["account"], CUSTOMER);
     assert_eq!(state["buses"][0]["event_source_name"], NAME);
-    let r = admin(&emu, "POST", "sources/expire", &by_name).await;
+    let r = admin_post(&emu, "sources/expire", &by_name).await;
     assert_eq!(r.status, 404, "active sources do not expire");
     assert_eq!(
-        admin(&emu, "POST", "sources/deactivate", &by_name)
+        admin_post(&emu, "sources/deactivate", &by_name)
             .await
             .status,
         200
     );
     assert_eq!(
-        admin(&emu, "POST", "sources/expire", &by_name).await.status,
+        admin_post(&emu, "sources/expire", &by_name).await.status,
         200
     );
-    assert_eq!(
-        admin(&emu, "GET", "state", "").await.json()["sources"],
-        json!([])
-    );
+    assert_eq!(admin_get(&emu, "state").await.json()["sources"], json!([]));
 
     // The customer now sees its matched source as DELETED.
-    let seen = raw_call(
-        &emu,
-        CUSTOMER,
-        "DescribeEventSource",
-        &json!({ "Name": NAME }).to_string(),
-    )
-    .await;
+    let seen = call_on_name(&emu, CUSTOMER, "DescribeEventSource").await;
     assert_eq!(seen.json()["State"], "DELETED");
 
-    assert_eq!(
-        raw_call(&emu, PARTNER_KEY, "CreatePartnerEventSource", CREATE_BODY)
-            .await
-            .status,
-        200
-    );
-    let r = admin(
+    assert_eq!(create_raw(&emu).await.status, 200);
+    let r = admin_post(
         &emu,
-        "POST",
         "sources/delete",
         &json!({ "name": NAME, "region": "us-east-1" }).to_string(),
     )
     .await;
     assert_eq!(r.status, 404, "no such source in us-east-1");
-    let r = admin(&emu, "POST", "sources/delete", &by_name).await;
+    let r = admin_post(&emu, "sources/delete", &by_name).await;
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["affected"], 1);
-    let gone = raw_call(
-        &emu,
-        PARTNER_KEY,
-        "DescribePartnerEventSource",
-        &json!({ "Name": NAME }).to_string(),
-    )
-    .await;
+    let gone = call_on_name(&emu, PARTNER_KEY, "DescribePartnerEventSource").await;
     assert_eq!(gone.json()["__type"], "ResourceNotFoundException");
 
-    assert_eq!(admin(&emu, "POST", "reset", "").await.status, 200);
-    let state = admin(&emu, "GET", "state", "").await.json();
+    assert_eq!(admin_post(&emu, "reset", "").await.status, 200);
+    let state = admin_get(&emu, "state").await.json();
     assert_eq!(state, json!({"sources": [], "buses": []}));
-    assert_eq!(admin(&emu, "GET", "calls", "").await.json(), json!({}));
+    assert_eq!(admin_get(&emu, "calls").await.json(), json!({}));
 }
 
 #[tokio::test]
 async fn dropping_the_emulator_stops_the_server() {
     let emu = start().await;
     let addr = emu.local_addr();
-    assert_eq!(admin(&emu, "GET", "config", "").await.status, 200);
+    assert_eq!(admin_get(&emu, "config").await.status, 200);
     drop(emu);
     let deadline = Instant::now() + Duration::from_secs(10);
     while tokio::net::TcpStream::connect(addr).await.is_ok() {

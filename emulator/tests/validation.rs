@@ -8,8 +8,7 @@ const NAME_PATTERN: &str = r"aws\.partner(/[\.\-_A-Za-z0-9]+){2,}";
 
 #[tokio::test]
 async fn bad_names_and_accounts_name_the_member_and_constraint() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner) = start_with_partner().await;
     let cases = [
         (
             source_name("c1", "orders"),
@@ -44,38 +43,25 @@ async fn bad_names_and_accounts_name_the_member_and_constraint() {
         ),
     ];
     for (name, account, expected) in cases {
-        let err = partner
-            .create_partner_event_source()
-            .name(&name)
-            .account(account)
-            .send()
+        let err = try_create(&partner, &name, account)
             .await
             .expect_err("invalid input");
-        let service = err.as_service_error().expect("service error");
         assert_eq!(
-            aws_sdk_eventbridge::error::ProvideErrorMetadata::code(service),
-            Some("ValidationException")
+            code_and_status(&err),
+            ("ValidationException".into(), 400),
+            "{name} / {account}"
         );
         assert_eq!(
-            aws_sdk_eventbridge::error::ProvideErrorMetadata::message(service),
+            error_message(&err),
             Some(expected.as_str()),
             "{name} / {account}"
         );
-        assert_eq!(code_and_status(&err).1, 400);
     }
     // The 11-digit account also fails its pattern: both violations are reported.
-    let err = partner
-        .create_partner_event_source()
-        .name(source_name("c1", "orders"))
-        .account("12345678901")
-        .send()
+    let err = try_create(&partner, &source_name("c1", "orders"), "12345678901")
         .await
         .expect_err("invalid");
-    let message = aws_sdk_eventbridge::error::ProvideErrorMetadata::message(
-        err.as_service_error().expect("service error"),
-    )
-    .expect("message")
-    .to_owned();
+    let message = error_message(&err).expect("message");
     assert!(message.contains("at 'account'"), "{message}");
     assert!(emu.sources().is_empty(), "nothing invalid was created");
     assert_eq!(
@@ -86,22 +72,16 @@ async fn bad_names_and_accounts_name_the_member_and_constraint() {
 
 #[tokio::test]
 async fn limits_and_prefixes_are_checked() {
-    let emu = start().await;
-    let partner = client(&emu, PARTNER_KEY);
+    let (emu, partner) = start_with_partner().await;
     for (limit, bound) in [
         (0, "greater than or equal to 1"),
         (101, "less than or equal to 100"),
     ] {
-        let err = partner
-            .list_partner_event_sources()
-            .name_prefix("aws.partner/acme.com/")
-            .limit(limit)
-            .send()
+        let err = list_sources_page(&partner, "aws.partner/acme.com/", Some(limit), None)
             .await
             .expect_err("limit out of range");
-        let service = err.as_service_error().expect("service error");
         assert_eq!(
-            aws_sdk_eventbridge::error::ProvideErrorMetadata::message(service),
+            error_message(&err),
             Some(
                 format!(
                     "1 validation error detected: Value '{limit}' at 'limit' failed to satisfy constraint: \
@@ -111,37 +91,19 @@ async fn limits_and_prefixes_are_checked() {
             )
         );
     }
-    let err = partner
-        .list_partner_event_sources()
-        .name_prefix("aws.partner/")
-        .send()
+    let err = list_sources(&partner, "aws.partner/")
         .await
         .expect_err("prefix needs the partner name");
-    let message = aws_sdk_eventbridge::error::ProvideErrorMetadata::message(
-        err.as_service_error().expect("service error"),
-    )
-    .expect("message")
-    .to_owned();
+    let message = error_message(&err).expect("message");
     assert!(message.contains("at 'namePrefix'"), "{message}");
-    let err = partner
-        .list_partner_event_source_accounts()
-        .event_source_name(source_name("c1", "orders"))
-        .limit(1000)
-        .send()
+    let err = list_accounts_page(&partner, &source_name("c1", "orders"), Some(1000), None)
         .await
         .expect_err("limit");
     assert_eq!(code_and_status(&err).0, "ValidationException");
-    let err = client(&emu, CUSTOMER)
-        .describe_event_source()
-        .name("aws.partner/only-one-segment")
-        .send()
+    let err = describe_source(&client(&emu, CUSTOMER), "aws.partner/only-one-segment")
         .await
         .expect_err("name");
-    let message = aws_sdk_eventbridge::error::ProvideErrorMetadata::message(
-        err.as_service_error().expect("service error"),
-    )
-    .expect("message")
-    .to_owned();
+    let message = error_message(&err).expect("message");
     assert!(message.contains("at 'name'"), "{message}");
 }
 

@@ -8,6 +8,31 @@ use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::config::retry::RetryConfig;
 use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_eventbridge::operation::activate_event_source::{
+    ActivateEventSourceError, ActivateEventSourceOutput,
+};
+use aws_sdk_eventbridge::operation::create_event_bus::{CreateEventBusError, CreateEventBusOutput};
+use aws_sdk_eventbridge::operation::create_partner_event_source::{
+    CreatePartnerEventSourceError, CreatePartnerEventSourceOutput,
+};
+use aws_sdk_eventbridge::operation::deactivate_event_source::{
+    DeactivateEventSourceError, DeactivateEventSourceOutput,
+};
+use aws_sdk_eventbridge::operation::delete_partner_event_source::{
+    DeletePartnerEventSourceError, DeletePartnerEventSourceOutput,
+};
+use aws_sdk_eventbridge::operation::describe_event_source::{
+    DescribeEventSourceError, DescribeEventSourceOutput,
+};
+use aws_sdk_eventbridge::operation::describe_partner_event_source::{
+    DescribePartnerEventSourceError, DescribePartnerEventSourceOutput,
+};
+use aws_sdk_eventbridge::operation::list_partner_event_source_accounts::{
+    ListPartnerEventSourceAccountsError, ListPartnerEventSourceAccountsOutput,
+};
+use aws_sdk_eventbridge::operation::list_partner_event_sources::{
+    ListPartnerEventSourcesError, ListPartnerEventSourcesOutput,
+};
 use eventbridge_partner_emulator::{Config, Emulator};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -24,6 +49,22 @@ pub async fn start() -> Emulator {
     Emulator::start(Config::default())
         .await
         .expect("emulator starts")
+}
+
+/// A started emulator and a client signed as the partner.
+pub async fn start_with_partner() -> (Emulator, Client) {
+    let emulator = start().await;
+    let partner = client(&emulator, PARTNER_KEY);
+    (emulator, partner)
+}
+
+/// Like [`start_with_partner`], with the partner's source `aws.partner/acme.com/{customer}/{event}`
+/// created for [`CUSTOMER`] (pending); its name comes third.
+pub async fn start_with_pending_source(customer: &str, event: &str) -> (Emulator, Client, String) {
+    let (emulator, partner) = start_with_partner().await;
+    let name = source_name(customer, event);
+    create(&partner, &name, CUSTOMER).await;
+    (emulator, partner, name)
 }
 
 /// A real SDK client with SDK retries disabled, so every call is exactly one request.
@@ -52,6 +93,175 @@ pub fn client_in(emulator: &Emulator, access_key_id: &str, region: &str) -> Clie
 /// A source name unique to a test.
 pub fn source_name(customer: &str, event: &str) -> String {
     format!("aws.partner/acme.com/{customer}/{event}")
+}
+
+/// The ARN of the partner event source `name` in `region`.
+pub fn source_arn(region: &str, name: &str) -> String {
+    format!("arn:aws:events:{region}::event-source/{name}")
+}
+
+/// What one SDK call answers.
+pub type Answer<O, E> = Result<O, SdkError<E>>;
+
+/// `CreatePartnerEventSource` of `name`, shared with `account`.
+pub async fn try_create(
+    client: &Client,
+    name: &str,
+    account: &str,
+) -> Answer<CreatePartnerEventSourceOutput, CreatePartnerEventSourceError> {
+    client
+        .create_partner_event_source()
+        .name(name)
+        .account(account)
+        .send()
+        .await
+}
+
+/// Like [`try_create`], which must succeed; the new source's ARN.
+pub async fn create(client: &Client, name: &str, account: &str) -> String {
+    try_create(client, name, account)
+        .await
+        .expect("created")
+        .event_source_arn()
+        .expect("an event source ARN")
+        .to_owned()
+}
+
+/// `DescribePartnerEventSource`: the partner's view of its source.
+pub async fn describe_partner_source(
+    client: &Client,
+    name: &str,
+) -> Answer<DescribePartnerEventSourceOutput, DescribePartnerEventSourceError> {
+    client
+        .describe_partner_event_source()
+        .name(name)
+        .send()
+        .await
+}
+
+/// `DeletePartnerEventSource` of `name` for `account`.
+pub async fn delete_source(
+    client: &Client,
+    name: &str,
+    account: &str,
+) -> Answer<DeletePartnerEventSourceOutput, DeletePartnerEventSourceError> {
+    client
+        .delete_partner_event_source()
+        .name(name)
+        .account(account)
+        .send()
+        .await
+}
+
+/// `ListPartnerEventSourceAccounts` of `name`, first page, default limit.
+pub async fn list_accounts(
+    client: &Client,
+    name: &str,
+) -> Answer<ListPartnerEventSourceAccountsOutput, ListPartnerEventSourceAccountsError> {
+    list_accounts_page(client, name, None, None).await
+}
+
+/// `ListPartnerEventSourceAccounts` of `name`, with the limit and token only where given.
+pub async fn list_accounts_page(
+    client: &Client,
+    name: &str,
+    limit: Option<i32>,
+    token: Option<&str>,
+) -> Answer<ListPartnerEventSourceAccountsOutput, ListPartnerEventSourceAccountsError> {
+    client
+        .list_partner_event_source_accounts()
+        .event_source_name(name)
+        .set_limit(limit)
+        .set_next_token(token.map(str::to_owned))
+        .send()
+        .await
+}
+
+/// `ListPartnerEventSources` under `prefix`, first page, default limit.
+pub async fn list_sources(
+    client: &Client,
+    prefix: &str,
+) -> Answer<ListPartnerEventSourcesOutput, ListPartnerEventSourcesError> {
+    list_sources_page(client, prefix, None, None).await
+}
+
+/// `ListPartnerEventSources` under `prefix`, with the limit and token only where given.
+pub async fn list_sources_page(
+    client: &Client,
+    prefix: &str,
+    limit: Option<i32>,
+    token: Option<&str>,
+) -> Answer<ListPartnerEventSourcesOutput, ListPartnerEventSourcesError> {
+    client
+        .list_partner_event_sources()
+        .name_prefix(prefix)
+        .set_limit(limit)
+        .set_next_token(token.map(str::to_owned))
+        .send()
+        .await
+}
+
+/// `DescribeEventSource`: the customer's view of a source shared with it.
+pub async fn describe_source(
+    client: &Client,
+    name: &str,
+) -> Answer<DescribeEventSourceOutput, DescribeEventSourceError> {
+    client.describe_event_source().name(name).send().await
+}
+
+/// `CreateEventBus` named `name` for the partner source `source`.
+pub async fn create_bus(
+    client: &Client,
+    name: &str,
+    source: &str,
+) -> Answer<CreateEventBusOutput, CreateEventBusError> {
+    client
+        .create_event_bus()
+        .name(name)
+        .event_source_name(source)
+        .send()
+        .await
+}
+
+/// `ActivateEventSource` of `name`, as the customer.
+pub async fn activate_source(
+    client: &Client,
+    name: &str,
+) -> Answer<ActivateEventSourceOutput, ActivateEventSourceError> {
+    client.activate_event_source().name(name).send().await
+}
+
+/// `DeactivateEventSource` of `name`, as the customer.
+pub async fn deactivate_source(
+    client: &Client,
+    name: &str,
+) -> Answer<DeactivateEventSourceOutput, DeactivateEventSourceError> {
+    client.deactivate_event_source().name(name).send().await
+}
+
+/// The modeled service error of a call that must fail (`why` says why); any
+/// other failure (timeout, dispatch, unparsable answer) panics.
+#[track_caller]
+pub fn service_error<T: Debug, E: Debug, R: Debug>(
+    result: Result<T, SdkError<E, R>>,
+    why: &str,
+) -> E {
+    match result.expect_err(why) {
+        SdkError::ServiceError(service) => service.into_err(),
+        other => panic!("service error: {other:?}"),
+    }
+}
+
+/// The message of a failed SDK call's service error.
+#[track_caller]
+pub fn error_message<E, R>(err: &SdkError<E, R>) -> Option<&str>
+where
+    E: ProvideErrorMetadata + Debug,
+    R: Debug,
+{
+    err.as_service_error()
+        .unwrap_or_else(|| panic!("not a service error: {err:?}"))
+        .message()
 }
 
 /// The error code and HTTP status of a failed SDK call.
@@ -190,6 +400,16 @@ pub async fn raw_call_at(
         body,
     )
     .await
+}
+
+/// `GET` of an admin API path.
+pub async fn admin_get(emulator: &Emulator, path: &str) -> Raw {
+    admin(emulator, "GET", path, "").await
+}
+
+/// `POST` of a JSON body to an admin API path.
+pub async fn admin_post(emulator: &Emulator, path: &str, body: &str) -> Raw {
+    admin(emulator, "POST", path, body).await
 }
 
 /// Calls the admin API with a JSON body (or none for GET).
