@@ -36,7 +36,10 @@ async fn reconcile_throughput_and_memory() {
         .arg("--aws-burst", "1000")
         .arg("--concurrency", "16")
         .arg("--resync-interval", "30m")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            "warn,eventbridge_partner_operator::operator=info",
+        )
         .start();
     operator.http_addr().await;
     let idle_kib = peak_rss_kib(operator.pid());
@@ -84,7 +87,10 @@ async fn reconcile_throughput_and_memory() {
         .arg("--aws-rps", "50")
         .arg("--aws-burst", "50")
         .arg("--resync-interval", "30m")
-        .env("RUST_LOG", "warn")
+        .env(
+            "RUST_LOG",
+            "warn,eventbridge_partner_operator::operator=info",
+        )
         .start();
     let restarted = Instant::now();
     s.wait_emulator("a full re-check after restart", |e| {
