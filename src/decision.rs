@@ -316,13 +316,7 @@ fn decide_apply(f: &Facts<'_>, s: &Settings) -> Step {
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join("; ");
-        let already_reported = ready_reason(f) == Some(reason::INVALID_SPEC)
-            && f.status.and_then(|st| st.observed_generation) == f.generation;
-        let notes = if already_reported {
-            vec![]
-        } else {
-            vec![warning(reason::INVALID_SPEC, "Validate", message.clone())]
-        };
+        let notes = warn_on_entry(f, reason::INVALID_SPEC, "Validate", &message);
         return done(
             not_ready(f, reason::INVALID_SPEC, &message),
             notes,
@@ -336,15 +330,7 @@ fn decide_apply(f: &Facts<'_>, s: &Settings) -> Step {
             "{owner} already manages partner event source {}; this object is not sent to AWS",
             f.spec.name
         );
-        let notes = if ready_reason(f) == Some(reason::NAME_CONFLICT) {
-            vec![]
-        } else {
-            vec![warning(
-                reason::NAME_CONFLICT,
-                "CheckOwnership",
-                message.clone(),
-            )]
-        };
+        let notes = warn_on_entry(f, reason::NAME_CONFLICT, "CheckOwnership", &message);
         return done(
             not_ready(f, reason::NAME_CONFLICT, &message),
             notes,
@@ -397,11 +383,7 @@ fn decide_apply(f: &Facts<'_>, s: &Settings) -> Step {
                      choose another spec.name or delete that source",
                         f.spec.name, f.spec.account
                     );
-                    let notes = if ready_reason(f) == Some(reason::NAME_CONFLICT) {
-                        vec![]
-                    } else {
-                        vec![warning(reason::NAME_CONFLICT, "Create", message.clone())]
-                    };
+                    let notes = warn_on_entry(f, reason::NAME_CONFLICT, "Create", &message);
                     done(
                         not_ready(f, reason::NAME_CONFLICT, &message),
                         notes,
@@ -734,11 +716,7 @@ fn failed(f: &Facts<'_>, s: &Settings, call: AwsCall, e: &AwsError) -> Step {
         AwsErrorClass::Terminal(_) => {
             let cause = terminal_reason(e);
             let message = format!("{} failed: {e}", call.operation());
-            let notes = if ready_reason(f) == Some(cause) {
-                vec![]
-            } else {
-                vec![warning(cause, call_action(call), message.clone())]
-            };
+            let notes = warn_on_entry(f, cause, call_action(call), &message);
             done(
                 not_ready(f, cause, &message),
                 notes,
@@ -885,6 +863,23 @@ fn done(
     })
 }
 
+/// A Warning about a state the object enters, published once: not again while the status
+/// already reports that reason for this generation.
+fn warn_on_entry(
+    f: &Facts<'_>,
+    reason: &'static str,
+    action: &'static str,
+    message: &str,
+) -> Vec<Note> {
+    let reported = ready_reason(f) == Some(reason)
+        && f.status.and_then(|st| st.observed_generation) == f.generation;
+    if reported {
+        vec![]
+    } else {
+        vec![warning(reason, action, message.to_owned())]
+    }
+}
+
 fn warning(reason: &'static str, action: &'static str, message: String) -> Note {
     Note {
         warning: true,
@@ -906,7 +901,6 @@ fn normal(reason: &'static str, action: &'static str, message: String) -> Note {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::TerminalCause;
 
     const NAME: &str = "aws.partner/acme.com/customer-4711/orders";
     const ACCOUNT: &str = "123456789012";
@@ -1204,7 +1198,6 @@ mod tests {
         let (_, second) = again.run(|_| Answer::Create(Err(err("AccessDeniedException"))));
         assert!(second.notes.is_empty());
         assert_eq!(second.status, first.status);
-        let _ = TerminalCause::Other;
     }
 
     #[test]
