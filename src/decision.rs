@@ -102,6 +102,8 @@ pub struct Claim {
     pub source_name: String,
     /// The object already manages the source (its status carries the ARN).
     pub holds_source: bool,
+    /// The object's spec is valid; an invalid one never reaches AWS, so it claims nothing.
+    pub valid: bool,
 }
 
 impl Claim {
@@ -123,7 +125,7 @@ impl Claim {
 pub fn ownership<'a>(me: &'a Claim, all: impl IntoIterator<Item = &'a Claim>) -> Ownership {
     let oldest = all
         .into_iter()
-        .filter(|c| c.source_name == me.source_name)
+        .filter(|c| c.valid && c.source_name == me.source_name)
         .chain(std::iter::once(me))
         .min_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     match oldest {
@@ -1235,6 +1237,7 @@ mod tests {
             created: Some(Timestamp::from_second(second).unwrap()),
             source_name: NAME.into(),
             holds_source: false,
+            valid: true,
         };
         let older = claim("team-b", "orders", 100);
         let newer = claim("team-a", "orders", 200);
@@ -1262,6 +1265,24 @@ mod tests {
     }
 
     #[test]
+    fn an_object_with_an_invalid_spec_claims_no_name() {
+        let claim = |ns: &str, second: i64, valid: bool| Claim {
+            namespace: ns.into(),
+            name: "orders".into(),
+            created: Some(Timestamp::from_second(second).unwrap()),
+            source_name: NAME.into(),
+            holds_source: false,
+            valid,
+        };
+        let broken_but_older = claim("team-a", 1, false);
+        let valid = claim("team-b", 2, true);
+        assert_eq!(
+            ownership(&valid, &[broken_but_older, valid.clone()]),
+            Ownership::Owner
+        );
+    }
+
+    #[test]
     fn within_one_second_the_object_that_manages_the_source_keeps_it() {
         let claim = |ns: &str, holds_source: bool| Claim {
             namespace: ns.into(),
@@ -1269,6 +1290,7 @@ mod tests {
             created: Some(Timestamp::from_second(100).unwrap()),
             source_name: NAME.into(),
             holds_source,
+            valid: true,
         };
         let ready = claim("team-z", true);
         let newcomer = claim("team-a", false);

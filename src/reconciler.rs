@@ -90,6 +90,7 @@ fn claim(obj: &PartnerEventSource) -> Claim {
         created: obj.meta().creation_timestamp.as_ref().map(|t| t.0),
         source_name: obj.spec.name.clone(),
         holds_source: obj.status.as_ref().is_some_and(|s| s.arn.is_some()),
+        valid: obj.spec.validate().is_ok(),
     }
 }
 
