@@ -211,7 +211,9 @@ async fn metrics_and_health_endpoints_report_and_move() {
 
     s.create(&s.object("orders", &source(1), CUSTOMER)).await;
     s.wait_ready("orders").await;
-    let page = get(addr, "/metrics").await.1;
+    // The status is written before the pass is counted: wait for the count.
+    let ready = r#"eventbridge_partner_operator_reconciles_total{result="ready"}"#;
+    let page = metrics_when(addr, |page| sample(page, ready) >= 1.0).await;
     for (series, at_least) in [
         (
             r#"eventbridge_partner_operator_reconciles_total{result="ready"}"#,
@@ -254,17 +256,22 @@ async fn metrics_and_health_endpoints_report_and_move() {
     }
     // The state gauge follows activation.
     s.emulator.activate(&source(1));
+    let active = r#"eventbridge_partner_operator_objects_by_state{state="ACTIVE"}"#;
+    metrics_when(addr, |page| sample(page, active) == 1.0).await;
+}
+
+/// Scrapes `/metrics` until `ready` holds for the page, and returns that page.
+async fn metrics_when(addr: SocketAddr, ready: impl Fn(&str) -> bool) -> String {
     let deadline = Instant::now() + TIMEOUT;
     loop {
         let page = get(addr, "/metrics").await.1;
-        if sample(
-            &page,
-            r#"eventbridge_partner_operator_objects_by_state{state="ACTIVE"}"#,
-        ) == 1.0
-        {
-            break;
+        if ready(&page) {
+            return page;
         }
-        assert!(Instant::now() < deadline, "ACTIVE never counted:\n{page}");
+        assert!(
+            Instant::now() < deadline,
+            "metrics never got there:\n{page}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
@@ -354,6 +361,12 @@ async fn logs_are_json_with_object_identity_request_ids_and_no_credentials() {
     let operator = s.launch().start();
     s.create(&s.object("orders", &source(1), CUSTOMER)).await;
     s.wait_ready("orders").await;
+    // The status is written before the pass logs its line: wait for the line.
+    operator
+        .wait_for_log(TIMEOUT, "the Ready pass", |l| {
+            l["message"] == "reconciled" && l["result"] == "ready"
+        })
+        .await;
     let lines = operator.log_lines();
     assert!(!lines.is_empty());
     assert_eq!(
