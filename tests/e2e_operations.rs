@@ -61,6 +61,13 @@ fn elected(s: &Scenario, lease_duration: &str) -> Launch {
         .arg("--lease-duration", lease_duration)
 }
 
+/// Who holds the scenario's Lease (named after its namespace), if anyone.
+async fn lease_holder(s: &Scenario) -> Option<String> {
+    let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.namespace);
+    let lease = leases.get(&s.namespace).await.expect("the Lease exists");
+    lease.spec.and_then(|spec| spec.holder_identity)
+}
+
 /// Waits until the process logs that it leads.
 async fn wait_leading(op: &OperatorProcess, timeout: Duration) {
     op.wait_for_log(timeout, "that it leads", |l| l["message"] == "leading")
@@ -102,15 +109,7 @@ async fn only_the_leader_reconciles_and_a_standby_takes_over_after_sigkill() {
         .wait_for_log(TIMEOUT, "a reconcile", |l| l["message"] == "reconciled")
         .await;
     assert_eq!(reconciled(&second), 0, "the standby must not reconcile");
-    let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.namespace);
-    let holder = leases
-        .get(&s.namespace)
-        .await
-        .unwrap()
-        .spec
-        .unwrap()
-        .holder_identity;
-    assert_eq!(holder.as_deref(), Some("replica-a"));
+    assert_eq!(lease_holder(&s).await.as_deref(), Some("replica-a"));
 
     // The leader dies without a chance to release the Lease.
     let mut first = first;
@@ -170,14 +169,11 @@ async fn sigterm_finishes_in_flight_work_releases_the_lease_and_exits_cleanly() 
         "{obj:?}"
     );
     // The Lease no longer names the old leader, well before its 10 s would have run out.
-    let leases: Api<Lease> = Api::namespaced(s.client.clone(), &s.namespace);
-    let holder = leases
-        .get(&s.namespace)
-        .await
-        .unwrap()
-        .spec
-        .and_then(|spec| spec.holder_identity);
-    assert_ne!(holder.as_deref(), Some("replica-a"), "lease not released");
+    assert_ne!(
+        lease_holder(&s).await.as_deref(),
+        Some("replica-a"),
+        "lease not released"
+    );
 
     // A new replica takes over and adds no second source.
     let standby = launch.clone().arg("--identity", "replica-b").start();

@@ -296,6 +296,18 @@ impl Scenario {
         );
     }
 
+    /// How many creates reach the emulator while a Ready object of this scenario is resynced
+    /// twice (two more account listings): the way to see that nothing else is being retried.
+    pub async fn creates_during_two_resyncs(&self) -> u64 {
+        let creates = self.emulator.calls("CreatePartnerEventSource");
+        let listed = self.emulator.calls("ListPartnerEventSourceAccounts");
+        self.wait_emulator("two resyncs", |e| {
+            e.calls("ListPartnerEventSourceAccounts") >= listed + 2
+        })
+        .await;
+        self.emulator.calls("CreatePartnerEventSource") - creates
+    }
+
     /// Creates another namespace for this scenario.
     pub async fn extra_namespace(&self, prefix: &str) -> String {
         let ns = unique(prefix);
