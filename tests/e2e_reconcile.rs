@@ -486,3 +486,19 @@ async fn the_operator_killed_mid_way_converges_after_restart_without_duplicates_
         s.emulator.sources()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spec_region_overrides_the_operators_region() {
+    let s = Scenario::start("region").await;
+    let _operator = s.launch().start();
+    let mut obj = s.object("orders", SOURCE, CUSTOMER);
+    obj.spec.region = Some("us-east-1".into());
+    s.create(&obj).await;
+    let ready = s.wait_ready("orders").await;
+    let source = s.emulator.source(SOURCE).expect("the source exists");
+    assert_eq!(source.region, "us-east-1");
+    assert_eq!(
+        ready.status.and_then(|st| st.arn).as_deref(),
+        Some(format!("arn:aws:events:us-east-1::event-source/{SOURCE}").as_str())
+    );
+}
