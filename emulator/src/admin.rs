@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use crate::faults::ScriptedError;
 use crate::model::Model;
-use crate::server::Shared;
+use crate::shared::Shared;
 
 type AppState = State<Arc<Shared>>;
 

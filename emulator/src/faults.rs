@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::wire::{ApiError, default_message, default_status};
+use crate::error::{ApiError, default_message, default_status};
 
 /// One scripted error answer for an operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

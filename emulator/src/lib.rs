@@ -17,10 +17,13 @@
 #![warn(missing_docs)]
 
 mod admin;
+mod config;
+mod error;
 mod faults;
 mod model;
 mod pagination;
 mod server;
+mod shared;
 mod sigv4;
 mod store;
 mod wire;
@@ -32,39 +35,12 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use config::{Config, DEFAULT_PENDING_EXPIRATION};
 pub use faults::{OUTCOME_OK, ScriptedError};
 pub use store::{BusSnapshot, SourceSnapshot, SourceState};
 
 use model::Model;
-use server::Shared;
-
-/// How long a pending source lives before AWS deletes it: two weeks, per the
-/// `DeactivateEventSource` documentation ("If it remains in PENDING state for
-/// more than two weeks, it is deleted").
-pub const DEFAULT_PENDING_EXPIRATION: Duration = Duration::from_secs(14 * 24 * 60 * 60);
-
-/// Emulator settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Config {
-    /// The region the emulator announces as its own (`Emulator::region`). Requests
-    /// signed for any region are served, each region with its own state and ARNs,
-    /// as if the endpoint override routed each to that region's endpoint.
-    pub region: String,
-    /// The account of callers whose access key id is not a 12-digit account id.
-    pub partner_account: String,
-    /// How long a `PENDING` source lives before it expires and is deleted.
-    pub pending_expiration: Duration,
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            region: "eu-west-1".to_owned(),
-            partner_account: "111111111111".to_owned(),
-            pending_expiration: DEFAULT_PENDING_EXPIRATION,
-        }
-    }
-}
+use shared::Shared;
 
 /// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops the server.
 #[derive(Debug)]

@@ -11,8 +11,6 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use crate::wire::ApiError;
-
 /// The compiled-in model text.
 const MODEL_JSON: &str = include_str!("../model/eventbridge-partner-api.json");
 
@@ -22,6 +20,25 @@ static MODEL: LazyLock<Model> = LazyLock::new(|| {
     // pins that it parses, so a failure here can only be a broken build.
     Model::parse(MODEL_JSON).expect("the compiled-in service model parses")
 });
+
+/// Why a request body does not fit the model: the AWS error code it answers
+/// (`SerializationException` or `ValidationException`) and AWS's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct InvalidInput {
+    /// The error code.
+    pub code: &'static str,
+    /// The message naming every violation.
+    pub message: String,
+}
+
+impl InvalidInput {
+    fn validation(message: String) -> InvalidInput {
+        InvalidInput {
+            code: "ValidationException",
+            message,
+        }
+    }
+}
 
 /// The parsed service model: operations and the shapes they use.
 #[derive(Debug)]
@@ -157,7 +174,11 @@ impl Model {
     /// A JSON value of the wrong type answers `SerializationException` (the
     /// service cannot even read it); constraint violations answer one
     /// `ValidationException` listing every violation, as AWS does.
-    pub(crate) fn validate_input(&self, operation: &str, input: &Value) -> Result<(), ApiError> {
+    pub(crate) fn validate_input(
+        &self,
+        operation: &str,
+        input: &Value,
+    ) -> Result<(), InvalidInput> {
         let Some(shape) = self
             .operations
             .get(operation)
@@ -167,14 +188,17 @@ impl Model {
         };
         let mut violations = Vec::new();
         self.check(shape, input, "", &mut violations)
-            .map_err(ApiError::serialization)?;
+            .map_err(|message| InvalidInput {
+                code: "SerializationException",
+                message,
+            })?;
         match violations.len() {
             0 => Ok(()),
-            1 => Err(ApiError::validation(format!(
+            1 => Err(InvalidInput::validation(format!(
                 "1 validation error detected: {}",
                 violations[0]
             ))),
-            n => Err(ApiError::validation(format!(
+            n => Err(InvalidInput::validation(format!(
                 "{n} validation errors detected: {}",
                 violations.join("; ")
             ))),
@@ -439,7 +463,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn validate(op: &str, input: Value) -> Result<(), ApiError> {
+    fn validate(op: &str, input: Value) -> Result<(), InvalidInput> {
         Model::get().validate_input(op, &input)
     }
 

@@ -12,7 +12,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
-use crate::wire::ApiError;
+use crate::error::ApiError;
 
 /// What a list call is over; a token is only valid for the same scope.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

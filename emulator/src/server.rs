@@ -1,5 +1,4 @@
-//! The HTTP edge: the shared state behind the listener and the pipeline every
-//! AWS request goes through.
+//! The HTTP edge: the router and the pipeline every AWS request goes through.
 //!
 //! Order of checks, as AWS applies them: protocol and operation, then
 //! authentication, then throttling and injected faults, then input
@@ -7,7 +6,7 @@
 //! operation took effect, so a client that gives up early still leaves the
 //! change behind, exactly the case a retrying client must cope with.
 
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use axum::Router;
@@ -15,77 +14,15 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, Method, Uri};
 use axum::response::Response;
-use tokio::sync::watch;
 
-use crate::Config;
 use crate::admin;
-use crate::faults::{Admission, CallCounts, Faults, OUTCOME_OK};
+use crate::error::ApiError;
+use crate::faults::{Admission, OUTCOME_OK};
 use crate::model::Model;
+use crate::shared::Shared;
 use crate::sigv4;
-use crate::store::{Caller, Store};
-use crate::wire::{self, ApiError, RequestIds};
-
-/// Everything the listener and the library handle share.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub config: Config,
-    store: Mutex<Store>,
-    faults: Mutex<Faults>,
-    calls: Mutex<CallCounts>,
-    request_ids: RequestIds,
-    /// Bumped after every request and admin change, so waiters wake up.
-    changes: watch::Sender<u64>,
-}
-
-/// Takes a lock even if a panicking thread poisoned it: every critical
-/// section leaves the state consistent, and a test's panic must not turn
-/// into failures of unrelated calls.
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Shared {
-    pub(crate) fn new(config: Config) -> Shared {
-        Shared {
-            config,
-            store: Mutex::new(Store::new()),
-            faults: Mutex::new(Faults::default()),
-            calls: Mutex::new(CallCounts::default()),
-            request_ids: RequestIds::new(),
-            changes: watch::channel(0).0,
-        }
-    }
-
-    pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
-        lock(&self.store)
-    }
-
-    pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
-        lock(&self.faults)
-    }
-
-    pub(crate) fn calls(&self) -> MutexGuard<'_, CallCounts> {
-        lock(&self.calls)
-    }
-
-    /// Wakes everyone waiting for a change.
-    pub(crate) fn changed(&self) {
-        self.changes.send_modify(|n| *n = n.wrapping_add(1));
-    }
-
-    /// A receiver that sees every later change.
-    pub(crate) fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changes.subscribe()
-    }
-
-    /// Forgets all state, faults and call counts.
-    pub(crate) fn reset(&self) {
-        *self.store() = Store::new();
-        self.faults().clear(None);
-        *self.calls() = CallCounts::default();
-        self.changed();
-    }
-}
+use crate::store::Caller;
+use crate::wire;
 
 /// The router: the admin API under `/_emulator/`, the AWS API everywhere else.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {

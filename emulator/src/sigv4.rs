@@ -6,11 +6,11 @@
 //! AWS gives when those are wrong. The access key id and region of the
 //! credential scope are what the rest of the emulator uses.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use axum::http::{HeaderMap, header};
 
-use crate::wire::ApiError;
+use crate::error::ApiError;
 
 /// The signing algorithm AWS SigV4 header authentication uses.
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
@@ -187,82 +187,29 @@ fn check_skew(date: &str, signed_at: SystemTime, now: SystemTime) -> Result<(), 
     Ok(())
 }
 
-/// Parses `YYYYMMDDTHHMMSSZ`.
+/// The layout of `X-Amz-Date` and of dates in AWS's signature messages.
+const AMZ_DATE: &str = "%Y%m%dT%H%M%SZ";
+
+/// Parses `YYYYMMDDTHHMMSSZ` (ISO 8601 basic format, UTC).
 fn parse_amz_date(s: &str) -> Option<SystemTime> {
+    // strptime takes numbers of fewer digits too; the header's layout is fixed.
     let b = s.as_bytes();
-    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' {
+    let digits = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_digit);
+    if b.len() != 16 || b[8] != b'T' || b[15] != b'Z' || !digits(0..8) || !digits(9..15) {
         return None;
     }
-    let num = |range: std::ops::Range<usize>| -> Option<i64> {
-        let part = s.get(range)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    let (year, month, day) = (num(0..4)?, num(4..6)?, num(6..8)?);
-    let (hour, minute, second) = (num(9..11)?, num(11..13)?, num(13..15)?);
-    if !(1..=12).contains(&month)
-        || !(1..=31).contains(&day)
-        || hour > 23
-        || minute > 59
-        || second > 60
-    {
-        return None;
-    }
-    let secs = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
-    let secs = u64::try_from(secs).ok()?;
-    Some(UNIX_EPOCH + Duration::from_secs(secs))
+    let civil = jiff::civil::DateTime::strptime(AMZ_DATE, s).ok()?;
+    let at = jiff::tz::TimeZone::UTC.to_timestamp(civil).ok()?;
+    Some(SystemTime::from(at))
 }
 
 /// Formats a time as `YYYYMMDDTHHMMSSZ`.
 fn format_amz_date(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let secs = i64::try_from(secs).unwrap_or(i64::MAX);
-    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
-    let rem = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's algorithm).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The inverse of [`days_from_civil`].
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    // Times outside jiff's range (years beyond ±9999) never come from a clock.
+    jiff::Timestamp::try_from(t)
+        .unwrap_or(jiff::Timestamp::UNIX_EPOCH)
+        .strftime(AMZ_DATE)
+        .to_string()
 }
 
 #[cfg(test)]
@@ -361,5 +308,7 @@ mod tests {
             assert_eq!(format_amz_date(at(d)), d);
         }
         assert!(parse_amz_date("2024-01-02T03:04:05Z").is_none());
+        assert!(parse_amz_date("20240230T000000Z").is_none(), "no such day");
+        assert!(parse_amz_date("2024010T0304050Z").is_none());
     }
 }

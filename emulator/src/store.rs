@@ -14,8 +14,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::error::ApiError;
 use crate::pagination::{Scope, Tokens, page};
-use crate::wire::{ApiError, RequestIds};
+use crate::wire::RequestIds;
 
 /// Page size when a list call gives no `Limit` (the model's maximum).
 const DEFAULT_PAGE_SIZE: usize = 100;

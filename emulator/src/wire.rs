@@ -1,5 +1,6 @@
-//! The AWS JSON 1.1 wire protocol: operation dispatch by `X-Amz-Target`, the
-//! error shape, and response headers.
+//! The AWS JSON 1.1 wire protocol: operation dispatch by `X-Amz-Target`,
+//! request bodies, and the answers' body and headers (errors in AWS's
+//! `{"__type", "message"}` shape).
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,110 +10,13 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 use serde_json::Value;
 
+use crate::error::ApiError;
 use crate::model::Model;
 
 /// The JSON protocol's content type, sent and expected.
 pub(crate) const CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 /// The target prefix of the EventBridge service (`AWSEvents.<Operation>`).
 pub(crate) const TARGET_PREFIX: &str = "AWSEvents.";
-
-/// An error answer in AWS's JSON 1.1 error shape.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiError {
-    /// The `__type` code, e.g. `ResourceNotFoundException`.
-    pub code: String,
-    /// The human-readable `message`.
-    pub message: String,
-    /// The HTTP status.
-    pub status: u16,
-}
-
-impl ApiError {
-    /// An error with the status AWS uses for this code.
-    pub(crate) fn new(code: &str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            code: code.to_owned(),
-            message: message.into(),
-            status: default_status(code),
-        }
-    }
-
-    pub(crate) fn validation(message: impl Into<String>) -> ApiError {
-        ApiError::new("ValidationException", message)
-    }
-
-    pub(crate) fn serialization(message: impl Into<String>) -> ApiError {
-        ApiError::new("SerializationException", message)
-    }
-
-    pub(crate) fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError::new("ResourceNotFoundException", message)
-    }
-
-    pub(crate) fn already_exists(message: impl Into<String>) -> ApiError {
-        ApiError::new("ResourceAlreadyExistsException", message)
-    }
-
-    pub(crate) fn invalid_state(message: impl Into<String>) -> ApiError {
-        ApiError::new("InvalidStateException", message)
-    }
-
-    pub(crate) fn internal(message: impl Into<String>) -> ApiError {
-        ApiError::new("InternalException", message)
-    }
-
-    pub(crate) fn throttling() -> ApiError {
-        ApiError::new("ThrottlingException", "Rate exceeded")
-    }
-
-    pub(crate) fn unknown_operation(message: impl Into<String>) -> ApiError {
-        ApiError::new("UnknownOperationException", message)
-    }
-}
-
-/// The HTTP status AWS answers with for an error code.
-///
-/// Server faults (the model's `"fault": true` shapes and the common
-/// `InternalFailure`) are 500, `ServiceUnavailable` is 503, the common auth
-/// errors documented as 403 are 403, and every other client error of a JSON
-/// protocol service — including `ThrottlingException` and
-/// `AccessDeniedException` — is 400.
-pub(crate) fn default_status(code: &str) -> u16 {
-    match code {
-        "InternalFailure" | "InternalServerError" => 500,
-        "ServiceUnavailable" | "ServiceUnavailableException" => 503,
-        "MissingAuthenticationTokenException"
-        | "MissingAuthenticationToken"
-        | "InvalidClientTokenId"
-        | "OptInRequired" => 403,
-        c if Model::get().is_fault(c) => 500,
-        _ => 400,
-    }
-}
-
-/// The message the emulator sends with an injected error that came without one.
-pub(crate) fn default_message(code: &str) -> String {
-    match code {
-        "ThrottlingException" => "Rate exceeded".to_owned(),
-        "InternalException" | "InternalFailure" => {
-            "An internal error occurred. Please try again.".to_owned()
-        }
-        "AccessDeniedException" => {
-            "User is not authorized to perform this action on this resource".to_owned()
-        }
-        "OperationDisabledException" => {
-            "The operation you are attempting is not available in this region.".to_owned()
-        }
-        "LimitExceededException" => {
-            "The request failed because it attempted to create resource beyond the allowed service quota."
-                .to_owned()
-        }
-        "ConcurrentModificationException" => {
-            "There is concurrent modification on a resource. Please try again.".to_owned()
-        }
-        other => format!("Injected {other} (emulator fault injection)"),
-    }
-}
 
 /// Finds the operation named by `X-Amz-Target`.
 pub(crate) fn operation_from_target(headers: &HeaderMap) -> Result<String, ApiError> {
@@ -221,15 +125,6 @@ fn build(status: StatusCode, body: String, request_id: &str, error: Option<&str>
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn statuses_follow_aws() {
-        assert_eq!(default_status("InternalException"), 500);
-        assert_eq!(default_status("ThrottlingException"), 400);
-        assert_eq!(default_status("AccessDeniedException"), 400);
-        assert_eq!(default_status("MissingAuthenticationTokenException"), 403);
-        assert_eq!(default_status("ResourceAlreadyExistsException"), 400);
-    }
 
     #[test]
     fn request_ids_are_unique_and_uuid_shaped() {
