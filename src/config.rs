@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::decision::Settings;
 use crate::resource::DeletionPolicy;
+use crate::settings::Settings;
 
 /// Keeps Amazon EventBridge partner event sources in line with PartnerEventSource objects.
 #[derive(Debug, Parser)]
@@ -39,26 +39,6 @@ pub enum LogFormat {
     Json,
     /// Human-readable text.
     Text,
-}
-
-/// The deletion policy as a command line value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum PolicyArg {
-    /// Delete the partner event source in AWS when its object is deleted.
-    #[value(name = "Delete")]
-    Delete,
-    /// Leave the partner event source in AWS when its object is deleted.
-    #[value(name = "Retain")]
-    Retain,
-}
-
-impl From<PolicyArg> for DeletionPolicy {
-    fn from(p: PolicyArg) -> Self {
-        match p {
-            PolicyArg::Delete => DeletionPolicy::Delete,
-            PolicyArg::Retain => DeletionPolicy::Retain,
-        }
-    }
 }
 
 fn duration(s: &str) -> Result<Duration, String> {
@@ -125,7 +105,7 @@ pub struct RunArgs {
         default_value = "Delete",
         global = true
     )]
-    pub default_deletion_policy: PolicyArg,
+    pub default_deletion_policy: DeletionPolicy,
 
     /// Log format.
     #[arg(
@@ -173,10 +153,10 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
-    /// The decision settings these arguments imply.
+    /// The reconcile settings these arguments imply.
     pub fn settings(&self) -> Settings {
         Settings {
-            default_deletion_policy: self.default_deletion_policy.into(),
+            default_deletion_policy: self.default_deletion_policy,
             resync: self.resync_interval,
             // Terminal errors need a person; look again rarely, but not more rarely than
             // drift checks, so that a fixed permission is noticed within one resync.

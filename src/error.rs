@@ -77,7 +77,8 @@ pub enum AwsErrorClass {
     Terminal(TerminalCause),
 }
 
-/// Why an AWS error is terminal: each maps to a `Ready` condition reason a person can act on.
+/// Why an AWS error is terminal: each maps to a `Ready` condition reason a person can act on
+/// (see [`crate::reason::Reason`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TerminalCause {
     /// The partner API is disabled for this account (`OperationDisabledException`).
@@ -90,19 +91,6 @@ pub enum TerminalCause {
     InvalidRequest,
     /// Any other error AWS does not expect to go away by itself.
     Other,
-}
-
-impl TerminalCause {
-    /// The `Ready` condition reason for this cause.
-    pub fn reason(self) -> &'static str {
-        match self {
-            TerminalCause::OperationDisabled => "OperationDisabled",
-            TerminalCause::AccessDenied => "AccessDenied",
-            TerminalCause::InvalidCredentials => "InvalidCredentials",
-            TerminalCause::InvalidRequest => "InvalidRequest",
-            TerminalCause::Other => "Terminal",
-        }
-    }
 }
 
 /// A failed EventBridge call, reduced to what the operator reasons about and reports.
@@ -245,75 +233,69 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let request_id = err.request_id().map(str::to_owned);
-        match &err {
+        let (class, code, message) = match &err {
             SdkError::ServiceError(ctx) => {
                 let status = ctx.raw().status().as_u16();
                 let code = ctx.err().code().unwrap_or("UnknownError").to_owned();
-                AwsError {
-                    class: classify(&code, Some(status)),
-                    message: ctx.err().message().unwrap_or_default().to_owned(),
-                    code,
-                    request_id,
-                }
+                let message = ctx.err().message().unwrap_or_default().to_owned();
+                (classify(&code, Some(status)), code, message)
             }
-            SdkError::TimeoutError(_) => AwsError {
-                class: AwsErrorClass::Retryable,
-                code: "Timeout".into(),
-                message: chain(&err),
-                request_id,
-            },
+            SdkError::TimeoutError(_) => (AwsErrorClass::Retryable, "Timeout".into(), chain(&err)),
             SdkError::DispatchFailure(failure) => {
-                let (class, code) = if is_credentials_error(&err) {
-                    (
-                        AwsErrorClass::Terminal(TerminalCause::InvalidCredentials),
-                        "CredentialsError",
-                    )
-                } else if failure.is_timeout() {
-                    (AwsErrorClass::Retryable, "Timeout")
-                } else if failure.is_user() {
-                    (
-                        AwsErrorClass::Terminal(TerminalCause::InvalidRequest),
-                        "DispatchFailure",
-                    )
-                } else {
-                    (AwsErrorClass::Retryable, "ConnectionError")
-                };
-                AwsError {
-                    class,
-                    code: code.into(),
-                    message: chain(&err),
-                    request_id,
-                }
+                let (class, code) = dispatch_failure(&err, failure.is_timeout(), failure.is_user());
+                (class, code.into(), chain(&err))
             }
             SdkError::ResponseError(ctx) => {
                 // AWS answered something the SDK could not parse: a proxy error page or a
                 // truncated body. Judge it by the status code like an unknown error code.
                 let status = ctx.raw().status().as_u16();
-                AwsError {
-                    class: classify("", Some(status)),
-                    code: format!("HTTP{status}"),
-                    message: chain(&err),
-                    request_id,
-                }
+                (
+                    classify("", Some(status)),
+                    format!("HTTP{status}"),
+                    chain(&err),
+                )
             }
-            _ => {
-                let credentials = is_credentials_error(&err);
-                AwsError {
-                    class: AwsErrorClass::Terminal(if credentials {
-                        TerminalCause::InvalidCredentials
-                    } else {
-                        TerminalCause::InvalidRequest
-                    }),
-                    code: if credentials {
-                        "CredentialsError".into()
-                    } else {
-                        "ConstructionFailure".into()
-                    },
-                    message: chain(&err),
-                    request_id,
-                }
-            }
+            _ if is_credentials_error(&err) => (
+                AwsErrorClass::Terminal(TerminalCause::InvalidCredentials),
+                "CredentialsError".into(),
+                chain(&err),
+            ),
+            _ => (
+                AwsErrorClass::Terminal(TerminalCause::InvalidRequest),
+                "ConstructionFailure".into(),
+                chain(&err),
+            ),
+        };
+        AwsError {
+            class,
+            code,
+            message,
+            request_id,
         }
+    }
+}
+
+/// A request that never got an answer: no credentials, a timeout, a request the SDK refused
+/// to send, or a broken connection.
+fn dispatch_failure(
+    err: &(dyn StdError + 'static),
+    timeout: bool,
+    user: bool,
+) -> (AwsErrorClass, &'static str) {
+    if is_credentials_error(err) {
+        (
+            AwsErrorClass::Terminal(TerminalCause::InvalidCredentials),
+            "CredentialsError",
+        )
+    } else if timeout {
+        (AwsErrorClass::Retryable, "Timeout")
+    } else if user {
+        (
+            AwsErrorClass::Terminal(TerminalCause::InvalidRequest),
+            "DispatchFailure",
+        )
+    } else {
+        (AwsErrorClass::Retryable, "ConnectionError")
     }
 }
 

@@ -1,6 +1,6 @@
 //! The EventBridge side of the operator, in one place: every partner API call goes through
-//! [`EventBridge`], which waits on the shared rate limiter, records metrics, and turns SDK
-//! results into the plain values of [`crate::decision`].
+//! [`EventBridge`], the production [`PartnerApi`], which waits on the shared rate limiter,
+//! records metrics, logs failures, and turns SDK results into plain values.
 
 use std::collections::HashMap;
 use std::num::NonZeroU32;
@@ -12,10 +12,10 @@ use aws_sdk_eventbridge::{Client, Config};
 use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use k8s_openapi::jiff::Timestamp;
 
-use crate::decision::{Answer, AwsCall, SourceAccount};
 use crate::error::{AwsError, AwsErrorClass};
 use crate::metrics::Metrics;
-use crate::resource::PartnerEventSourceSpec;
+use crate::partner_api::{Operation, PartnerApi, SourceAccount};
+use crate::resource::SourceState;
 
 /// Builds the token bucket that every AWS call of the process draws from: `rps` tokens a
 /// second, at most `burst` at once.
@@ -76,25 +76,12 @@ impl EventBridge {
             .clone()
     }
 
-    /// Performs one call the decision asked for, with arguments from the spec.
-    pub async fn perform(
-        &self,
-        call: AwsCall,
-        region: &str,
-        spec: &PartnerEventSourceSpec,
-    ) -> Answer {
-        match call {
-            AwsCall::Create => Answer::Create(self.create(region, &spec.name, &spec.account).await),
-            AwsCall::ListAccounts => Answer::ListAccounts(self.accounts(region, &spec.name).await),
-            AwsCall::Describe => Answer::Describe(self.describe(region, &spec.name).await),
-            AwsCall::Delete => Answer::Delete(self.delete(region, &spec.name, &spec.account).await),
-        }
-    }
-
     /// Waits for a token, then times and counts the call.
+    /// Failures other than "already exists" and "not found" (answers the reconcile expects)
+    /// are logged with AWS's request id.
     async fn measured<T>(
         &self,
-        operation: &'static str,
+        operation: Operation,
         call: impl Future<Output = Result<T, AwsError>>,
     ) -> Result<T, AwsError> {
         self.limiter.until_ready().await;
@@ -104,10 +91,16 @@ impl EventBridge {
             Ok(_) => "success",
             Err(e) => e.code.as_str(),
         };
-        self.metrics.aws_call(operation, outcome, started.elapsed());
-        if let Err(e) = &result {
-            tracing::debug!(
-                operation,
+        self.metrics
+            .aws_call(operation.name(), outcome, started.elapsed());
+        if let Err(e) = &result
+            && !matches!(
+                e.class,
+                AwsErrorClass::AlreadyExists | AwsErrorClass::NotFound
+            )
+        {
+            tracing::warn!(
+                operation = operation.name(),
                 code = %e.code,
                 request_id = e.request_id.as_deref().unwrap_or("-"),
                 "EventBridge call failed: {}",
@@ -116,16 +109,12 @@ impl EventBridge {
         }
         result
     }
+}
 
-    /// `CreatePartnerEventSource`; returns the new source's ARN.
-    pub async fn create(
-        &self,
-        region: &str,
-        name: &str,
-        account: &str,
-    ) -> Result<String, AwsError> {
+impl PartnerApi for EventBridge {
+    async fn create(&self, region: &str, name: &str, account: &str) -> Result<String, AwsError> {
         let client = self.client(region);
-        self.measured(AwsCall::Create.operation(), async {
+        self.measured(Operation::Create, async {
             let out = client
                 .create_partner_event_source()
                 .name(name)
@@ -139,10 +128,9 @@ impl EventBridge {
         .await
     }
 
-    /// `DescribePartnerEventSource`; returns the source's ARN.
-    pub async fn describe(&self, region: &str, name: &str) -> Result<String, AwsError> {
+    async fn describe(&self, region: &str, name: &str) -> Result<String, AwsError> {
         let client = self.client(region);
-        self.measured(AwsCall::Describe.operation(), async {
+        self.measured(Operation::Describe, async {
             let out = client
                 .describe_partner_event_source()
                 .name(name)
@@ -155,14 +143,18 @@ impl EventBridge {
         .await
     }
 
-    /// `ListPartnerEventSourceAccounts`, following `NextToken` through every page.
-    pub async fn accounts(&self, region: &str, name: &str) -> Result<Vec<SourceAccount>, AwsError> {
+    /// Follows `NextToken` through every page; each page is one call against the budget.
+    async fn list_accounts(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Vec<SourceAccount>, AwsError> {
         let client = self.client(region);
         let mut accounts = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
             let page = self
-                .measured(AwsCall::ListAccounts.operation(), async {
+                .measured(Operation::ListAccounts, async {
                     client
                         .list_partner_event_source_accounts()
                         .event_source_name(name)
@@ -177,7 +169,7 @@ impl EventBridge {
                     .iter()
                     .map(|a| SourceAccount {
                         account: a.account().unwrap_or_default().to_owned(),
-                        state: a.state().map(|s| s.as_str().to_owned()),
+                        state: a.state().map(|s| SourceState::from(s.as_str().to_owned())),
                         creation_time: a.creation_time().and_then(timestamp),
                         expiration_time: a.expiration_time().and_then(timestamp),
                     }),
@@ -189,10 +181,9 @@ impl EventBridge {
         }
     }
 
-    /// `DeletePartnerEventSource`.
-    pub async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
+    async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
         let client = self.client(region);
-        self.measured(AwsCall::Delete.operation(), async {
+        self.measured(Operation::Delete, async {
             client
                 .delete_partner_event_source()
                 .name(name)
@@ -398,7 +389,7 @@ mod tests {
             check(
                 "ListAccounts",
                 code,
-                eb.accounts("eu-west-1", NAME).await,
+                eb.list_accounts("eu-west-1", NAME).await,
                 class,
             );
         }
@@ -471,10 +462,10 @@ mod tests {
             .match_requests(|r| r.next_token() == Some("page-2"))
             .then_output(move || page(ACCOUNT, EventSourceState::Active, None));
         let eb = eventbridge(&[&first, &second]);
-        let accounts = eb.accounts("eu-west-1", NAME).await.unwrap();
+        let accounts = eb.list_accounts("eu-west-1", NAME).await.unwrap();
         assert_eq!(accounts.len(), 2);
         assert_eq!(accounts[1].account, ACCOUNT);
-        assert_eq!(accounts[1].state.as_deref(), Some("ACTIVE"));
+        assert_eq!(accounts[1].state, Some(SourceState::Active));
         assert_eq!(
             accounts[0].creation_time.map(|t| t.as_second()),
             Some(1_800_000_000)

@@ -2,22 +2,32 @@
 //! `PartnerEventSource` objects in Kubernetes.
 //!
 //! - [`resource`]: the custom resource and its validation.
-//! - [`decision`]: the pure reconcile decision.
-//! - [`reconciler`]: the shell that performs it against Kubernetes and AWS.
-//! - [`eventbridge`]: every EventBridge call, rate-limited and measured.
+//! - [`sync`]: one reconcile pass as straight-line steps over [`partner_api::PartnerApi`].
+//! - [`status`], [`reason`], [`ownership`], [`backoff`]: the pure pieces a pass is made of:
+//!   status and conditions and Events, the vocabulary, name ownership, retry delays.
+//! - [`reconciler`]: the shell that runs a pass and writes its outcome to Kubernetes.
+//! - [`eventbridge`]: the production partner API: every EventBridge call, rate-limited and
+//!   measured.
 //! - [`error`]: the one error type and the classification of AWS errors.
 //! - [`operator`]: the `run` command: leader election, controller, shutdown.
-//! - [`config`], [`http`], [`metrics`], [`telemetry`]: flags, endpoints, metrics, logs.
+//! - [`config`], [`settings`], [`http`], [`metrics`], [`telemetry`]: flags, the settings a
+//!   pass uses, endpoints, metrics, logs.
 
+pub mod backoff;
 pub mod config;
-pub mod decision;
 pub mod error;
 pub mod eventbridge;
 pub mod http;
 pub mod metrics;
 pub mod operator;
+pub mod ownership;
+pub mod partner_api;
+pub mod reason;
 pub mod reconciler;
 pub mod resource;
+pub mod settings;
+pub mod status;
+pub mod sync;
 pub mod telemetry;
 
 use kube::CustomResourceExt;

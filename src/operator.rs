@@ -84,38 +84,13 @@ async fn lead_then_run(
     health: &Health,
     shutdown: &CancellationToken,
 ) -> Result<(), Error> {
-    let namespace = match &args.lease_namespace {
-        Some(ns) => ns.clone(),
-        None => std::fs::read_to_string(NAMESPACE_FILE)
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|_| client.default_namespace().to_owned()),
-    };
     let identity = args.identity.clone().unwrap_or_else(default_identity);
-    let duration = args.lease_duration.as_secs().max(3);
-    // Renew a third of the way before expiry, so two missed renewals still hold the lease.
-    let grace = (duration / 3).max(1);
-    let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-        .with_namespace(&namespace)
-        .with_identity(&identity)
-        .with_duration(duration)
-        .with_grace(grace)
-        .build()
-        .await?;
+    let manager = lease_manager(args, &client, &identity).await?;
     let (mut leading, lease_task) = manager.watch().await;
-    info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");
     // A standby is healthy and ready: it is doing its job, which is to wait.
     health.set_ready(true);
 
-    let acquired = loop {
-        if *leading.borrow_and_update() {
-            break true;
-        }
-        tokio::select! {
-            changed = leading.changed() => if changed.is_err() { break false },
-            _ = shutdown.cancelled() => break false,
-        }
-    };
-    if !acquired {
+    if !wait_to_lead(&mut leading, shutdown).await {
         drop(leading);
         release(lease_task).await;
         return if shutdown.is_cancelled() {
@@ -129,24 +104,7 @@ async fn lead_then_run(
     metrics.set_leader(true);
     // Stops the controller on shutdown or when the lease is lost, whichever comes first.
     let stop = shutdown.child_token();
-    let watch_lease = tokio::spawn({
-        let stop = stop.clone();
-        async move {
-            let lost = loop {
-                tokio::select! {
-                    changed = leading.changed() => {
-                        if changed.is_err() || !*leading.borrow_and_update() {
-                            break true;
-                        }
-                    }
-                    _ = stop.cancelled() => break false,
-                }
-            };
-            stop.cancel();
-            (leading, lost)
-        }
-    });
-
+    let watch_lease = tokio::spawn(stop_when_lost(leading, stop.clone()));
     let result = run_controller(args, client, metrics.clone(), health, stop.clone()).await;
     stop.cancel();
     metrics.set_leader(false);
@@ -168,6 +126,68 @@ async fn lead_then_run(
         return Err(Error::LeaseLost);
     }
     Ok(())
+}
+
+/// The Lease manager for this replica, in the pod's namespace unless told otherwise.
+async fn lease_manager(
+    args: &RunArgs,
+    client: &Client,
+    identity: &str,
+) -> Result<kube_lease_manager::LeaseManager, Error> {
+    let namespace = match &args.lease_namespace {
+        Some(ns) => ns.clone(),
+        None => std::fs::read_to_string(NAMESPACE_FILE)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| client.default_namespace().to_owned()),
+    };
+    let duration = args.lease_duration.as_secs().max(3);
+    // Renew a third of the way before expiry, so two missed renewals still hold the lease.
+    let grace = (duration / 3).max(1);
+    let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
+        .with_namespace(&namespace)
+        .with_identity(identity)
+        .with_duration(duration)
+        .with_grace(grace)
+        .build()
+        .await?;
+    info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");
+    Ok(manager)
+}
+
+/// Waits until this replica holds the Lease (true), or shutdown or a dead lease manager
+/// (false).
+async fn wait_to_lead(
+    leading: &mut tokio::sync::watch::Receiver<bool>,
+    shutdown: &CancellationToken,
+) -> bool {
+    loop {
+        if *leading.borrow_and_update() {
+            return true;
+        }
+        tokio::select! {
+            changed = leading.changed() => if changed.is_err() { return false },
+            _ = shutdown.cancelled() => return false,
+        }
+    }
+}
+
+/// Cancels `stop` when the Lease is lost; hands the channel back with whether it was lost.
+async fn stop_when_lost(
+    mut leading: tokio::sync::watch::Receiver<bool>,
+    stop: CancellationToken,
+) -> (tokio::sync::watch::Receiver<bool>, bool) {
+    let lost = loop {
+        tokio::select! {
+            changed = leading.changed() => {
+                if changed.is_err() || !*leading.borrow_and_update() {
+                    break true;
+                }
+            }
+            _ = stop.cancelled() => break false,
+        }
+    };
+    stop.cancel();
+    (leading, lost)
 }
 
 async fn release(
@@ -232,26 +252,8 @@ async fn run_controller(
     }
     let eventbridge = EventBridge::new(sdk_config, limiter, metrics.clone());
 
-    let api: Api<PartnerEventSource> = match &args.namespace {
-        Some(ns) if !ns.is_empty() => Api::namespaced(client.clone(), ns),
-        _ => Api::all(client.clone()),
-    };
-    let mut watch = watcher::Config::default().any_semantic();
-    if let Some(selector) = args.selector.as_deref().filter(|s| !s.is_empty()) {
-        watch = watch.labels(selector);
-    }
-    // Reconcile on spec changes (generation, which deletion also bumps) and finalizer
-    // changes only: the operator's own status writes must not trigger another pass, or every
-    // terminal error would be retried at once. Drift is caught by the resync requeue.
     let (store, writer) = reflector::store();
-    let objects = watcher(api, watch)
-        .default_backoff()
-        .reflect(writer)
-        .applied_objects()
-        .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
-            Default::default(),
-        );
+    let objects = watched_objects(args, &client, writer);
     let controller = Controller::for_stream(objects, store.clone())
         .with_config(controller::Config::default().concurrency(args.concurrency));
     health.set_store(Some(store.clone()));
@@ -270,50 +272,78 @@ async fn run_controller(
         args.settings(),
         default_region,
     ));
+    let ready_task = tokio::spawn(ready_once_synced(health.clone(), store));
 
-    // Ready once the cache holds every object. The store's readiness future wakes only its
-    // latest waiter, and the controller waits on it too, so look again every half second
-    // rather than rely on a wake-up.
-    let ready_task = tokio::spawn({
-        let health = health.clone();
-        async move {
-            loop {
-                match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready())
-                    .await
-                {
-                    Ok(Ok(())) => break health.set_ready(true),
-                    Ok(Err(_)) => break,
-                    Err(_) => continue,
-                }
-            }
-        }
-    });
-
-    let graceful = stop.clone().cancelled_owned();
     let run = controller
-        .graceful_shutdown_on(graceful)
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(reconciler::reconcile, reconciler::error_policy, ctx)
         .for_each(|result| async move {
-            if let Err(e) = result {
-                match e {
-                    controller::Error::ReconcilerFailed(err, obj) => {
-                        tracing::debug!(object = %obj, "reconcile failed: {err}")
-                    }
-                    other => warn!("controller: {other}"),
+            match result {
+                Err(controller::Error::ReconcilerFailed(err, obj)) => {
+                    tracing::debug!(object = %obj, "reconcile failed: {err}")
                 }
+                Err(other) => warn!("controller: {other}"),
+                Ok(_) => {}
             }
         });
+    drain_on_stop(run, &stop, args.shutdown_timeout).await;
+    ready_task.abort();
+    health.set_store(None);
+    Ok(())
+}
+
+/// The PartnerEventSource objects to reconcile, cached in `writer`'s store.
+///
+/// Reconcile on spec changes (generation, which deletion also bumps) and finalizer changes
+/// only: the operator's own status writes must not trigger another pass, or every terminal
+/// error would be retried at once. Drift is caught by the resync requeue.
+fn watched_objects(
+    args: &RunArgs,
+    client: &Client,
+    writer: reflector::store::Writer<PartnerEventSource>,
+) -> impl futures::Stream<Item = Result<PartnerEventSource, watcher::Error>> + Send + 'static {
+    let api: Api<PartnerEventSource> = match &args.namespace {
+        Some(ns) if !ns.is_empty() => Api::namespaced(client.clone(), ns),
+        _ => Api::all(client.clone()),
+    };
+    let mut watch = watcher::Config::default().any_semantic();
+    if let Some(selector) = args.selector.as_deref().filter(|s| !s.is_empty()) {
+        watch = watch.labels(selector);
+    }
+    watcher(api, watch)
+        .default_backoff()
+        .reflect(writer)
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation.combine(predicates::finalizers),
+            Default::default(),
+        )
+}
+
+/// Ready once the cache holds every object. The store's readiness future wakes only its latest
+/// waiter, and the controller waits on it too, so look again every half second rather than
+/// rely on a wake-up.
+async fn ready_once_synced(health: Health, store: reflector::Store<PartnerEventSource>) {
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
+            Ok(Ok(())) => break health.set_ready(true),
+            Ok(Err(_)) => break,
+            Err(_) => continue,
+        }
+    }
+}
+
+/// Drives the controller until it ends; once `stop` is cancelled, gives in-flight reconciles
+/// up to `timeout` to finish.
+async fn drain_on_stop(run: impl Future<Output = ()>, stop: &CancellationToken, timeout: Duration) {
     tokio::pin!(run);
     tokio::select! {
         _ = &mut run => {},
         _ = stop.cancelled() => {
             info!("stopping: waiting for in-flight reconciles");
-            if tokio::time::timeout(args.shutdown_timeout, &mut run).await.is_err() {
-                warn!("in-flight reconciles did not finish within {:?}; abandoning them (their next pass starts over)", args.shutdown_timeout);
+            if tokio::time::timeout(timeout, &mut run).await.is_err() {
+                warn!("in-flight reconciles did not finish within {timeout:?}; abandoning them (their next pass starts over)");
             }
         }
     }
-    ready_task.abort();
-    health.set_store(None);
-    Ok(())
 }

@@ -1,8 +1,9 @@
-//! The reconcile shell: gathers the facts for [`crate::decision::decide`], performs the calls
-//! and the outcome it returns (status, Events, finalizer, requeue), and nothing else.
+//! The reconcile shell: reads what a pass needs from the cluster, runs [`crate::sync`]'s
+//! `apply` or `cleanup` against EventBridge, and writes the outcome back (status, Events,
+//! finalizer, requeue).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
@@ -14,13 +15,17 @@ use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
-use crate::decision::{
-    self, Answer, Claim, Facts, Note, Outcome, Ownership, Requeue, Settings, Step,
-};
-use crate::error::{AwsErrorClass, Error};
+use crate::backoff::{FailureCounts, retry_delay};
+use crate::error::Error;
 use crate::eventbridge::EventBridge;
 use crate::metrics::{Metrics, ObjectCounts};
+use crate::ownership::{Claim, Ownership, ownership};
+use crate::partner_api::Counted;
+use crate::reason::READY;
 use crate::resource::{PartnerEventSource, PartnerEventSourceStatus};
+use crate::settings::Settings;
+use crate::status::{Note, Observed, Outcome, Requeue};
+use crate::sync;
 
 /// The finalizer that keeps an object until its source is dealt with in AWS.
 pub const FINALIZER: &str = "eventbridgepartner.dev/finalizer";
@@ -39,12 +44,12 @@ pub struct Context {
     pub recorder: Recorder,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
-    /// Decision settings.
+    /// Reconcile settings.
     pub settings: Settings,
     /// Region for objects whose spec names none.
     pub default_region: Option<String>,
     /// Transient failures in a row, by object UID, for per-object backoff.
-    failures: Mutex<HashMap<String, u32>>,
+    failures: FailureCounts,
 }
 
 impl Context {
@@ -66,20 +71,13 @@ impl Context {
             metrics,
             settings,
             default_region,
-            failures: Mutex::new(HashMap::new()),
+            failures: FailureCounts::default(),
         }
-    }
-
-    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, u32>> {
-        // The map holds plain counters; a panic elsewhere cannot leave it inconsistent.
-        self.failures
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn ownership_of(&self, obj: &PartnerEventSource) -> Ownership {
         let claims: Vec<Claim> = self.store.state().iter().map(|o| claim(o)).collect();
-        decision::ownership(&claim(obj), &claims)
+        ownership(&claim(obj), &claims)
     }
 }
 
@@ -100,14 +98,14 @@ pub fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
     let mut by_state: HashMap<String, i64> = HashMap::new();
     for obj in store.state() {
         let ready = obj
-            .condition(decision::READY)
+            .condition(READY)
             .map_or("Unknown", |c| c.status.as_str());
         *by_ready.entry(ready.to_owned()).or_default() += 1;
         let state = obj
             .status
             .as_ref()
-            .and_then(|s| s.state.as_deref())
-            .unwrap_or("Unknown");
+            .and_then(|s| s.state.as_ref())
+            .map_or("Unknown", |s| s.as_str());
         *by_state.entry(state.to_owned()).or_default() += 1;
     }
     let mut counts = ObjectCounts {
@@ -150,7 +148,7 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
     .await
 }
 
-/// One pass: decide, call, decide again, until the decision is done; then perform it.
+/// One pass: look at the object, run the steps against EventBridge, write the outcome.
 async fn pass(
     obj: &PartnerEventSource,
     ctx: &Context,
@@ -158,94 +156,49 @@ async fn pass(
     deleting: bool,
 ) -> Result<Action, Error> {
     let started = Instant::now();
-    let key = obj.uid().unwrap_or_default();
+    let uid = obj.uid().unwrap_or_default();
     let ownership = ctx.ownership_of(obj);
-    let region = obj.spec.region.as_deref().or(ctx.default_region.as_deref());
-    let failures = ctx.failures().get(&key).copied().unwrap_or(0);
-    let jitter: f64 = rand::random();
-    let now = Timestamp::now();
-
-    let mut answers: Vec<Answer> = Vec::new();
-    let outcome = loop {
-        let facts = Facts {
-            spec: &obj.spec,
-            generation: obj.meta().generation,
-            deleting,
-            ownership: &ownership,
-            region,
-            status: obj.status.as_ref(),
-            answers: &answers,
-            failures,
-            jitter,
-            now,
-        };
-        match decision::decide(&facts, &ctx.settings) {
-            Step::Done(outcome) => break outcome,
-            Step::Call(call) => {
-                // The decision never asks for a call without a region.
-                let Some(region) = region else {
-                    return Err(Error::Config("no AWS region for an AWS call".into()));
-                };
-                let answer = ctx.eventbridge.perform(call, region, &obj.spec).await;
-                log_failure(call.operation(), &answer);
-                answers.push(answer);
-            }
-        }
+    let observed = Observed {
+        spec: &obj.spec,
+        generation: obj.meta().generation,
+        status: obj.status.as_ref(),
+        ownership: &ownership,
+        region: obj.spec.region.as_deref().or(ctx.default_region.as_deref()),
+        failures: ctx.failures.get(&uid),
+        jitter: rand::random(),
+        now: Timestamp::now(),
     };
-
+    let aws = Counted::new(&ctx.eventbridge);
+    let outcome = if deleting {
+        sync::cleanup(&aws, &observed, &ctx.settings).await
+    } else {
+        sync::apply(&aws, &observed, &ctx.settings).await
+    };
     perform(obj, ctx, api, &outcome).await?;
-
-    {
-        let mut failures = ctx.failures();
-        if outcome.failures == 0 || outcome.release {
-            failures.remove(&key);
-        } else {
-            failures.insert(key, outcome.failures);
-        }
-    }
+    ctx.failures
+        .set(&uid, if outcome.release { 0 } else { outcome.failures });
     ctx.metrics
         .reconcile(outcome.result.as_str(), started.elapsed());
     info!(
         result = outcome.result.as_str(),
-        aws_calls = answers.len(),
+        aws_calls = aws.calls(),
         requeue = ?outcome.requeue,
         "reconciled"
     );
-
-    if deleting && !outcome.release {
-        let after = match outcome.requeue {
-            Requeue::After(d) => d,
-            Requeue::AwaitChange => ctx.settings.terminal_requeue,
-        };
-        // The finalizer helper keeps the finalizer only when cleanup fails.
-        return Err(Error::DeletePending { after });
-    }
-    Ok(match outcome.requeue {
-        Requeue::After(d) => Action::requeue(d),
-        Requeue::AwaitChange => Action::await_change(),
-    })
+    action(deleting, &outcome, &ctx.settings)
 }
 
-fn log_failure(operation: &str, answer: &Answer) {
-    let err = match answer {
-        Answer::Create(Err(e)) | Answer::Describe(Err(e)) => e,
-        Answer::ListAccounts(Err(e)) => e,
-        Answer::Delete(Err(e)) => e,
-        _ => return,
-    };
-    if matches!(
-        err.class,
-        AwsErrorClass::AlreadyExists | AwsErrorClass::NotFound
-    ) {
-        return;
+/// What the controller does next. A cleanup that is not finished is reported as an error,
+/// because kube-runtime's finalizer helper keeps the finalizer only when cleanup fails.
+fn action(deleting: bool, outcome: &Outcome, settings: &Settings) -> Result<Action, Error> {
+    match (deleting && !outcome.release, outcome.requeue) {
+        (true, Requeue::After(after)) => Err(Error::DeletePending { after }),
+        (true, Requeue::AwaitChange) => Err(Error::DeletePending {
+            after: settings.terminal_requeue,
+        }),
+        (false, Requeue::After(d)) => Ok(Action::requeue(d)),
+        (false, Requeue::AwaitChange) => Ok(Action::await_change()),
     }
-    warn!(
-        operation,
-        code = %err.code,
-        request_id = err.request_id.as_deref().unwrap_or("-"),
-        "EventBridge call failed: {}",
-        err.message
-    );
 }
 
 /// Writes the status (only when it changed) and publishes the Events.
@@ -275,7 +228,10 @@ async fn perform(
     for note in &outcome.notes {
         if let Err(e) = ctx.recorder.publish(&event(note), &reference).await {
             // An Event is a courtesy to the reader; never fail the reconcile over one.
-            warn!(reason = note.reason, "could not publish Event: {e}");
+            warn!(
+                reason = note.reason.as_str(),
+                "could not publish Event: {e}"
+            );
         }
     }
     Ok(())
@@ -299,7 +255,7 @@ fn event(note: &Note) -> KubeEvent {
         } else {
             EventType::Normal
         },
-        reason: note.reason.to_owned(),
+        reason: note.reason.as_str().to_owned(),
         note: Some(note.message.chars().take(1000).collect()),
         action: note.action.to_owned(),
         secondary: None,
@@ -313,14 +269,8 @@ pub fn error_policy(obj: Arc<PartnerEventSource>, error: &Error, ctx: Arc<Contex
         return Action::requeue(*after);
     }
     ctx.metrics.reconcile("error", Duration::ZERO);
-    let key = obj.uid().unwrap_or_default();
-    let failures = {
-        let mut map = ctx.failures();
-        let n = map.entry(key).or_insert(0);
-        *n = n.saturating_add(1);
-        *n
-    };
-    let delay = decision::retry_delay(
+    let failures = ctx.failures.bump(&obj.uid().unwrap_or_default());
+    let delay = retry_delay(
         failures - 1,
         rand::random(),
         ctx.settings.backoff_base,

@@ -9,14 +9,13 @@
 use std::fmt;
 use std::sync::LazyLock;
 
+use clap::ValueEnum;
+
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use kube::{CustomResource, KubeSchema};
 use regex::Regex;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
-
-/// The API group of the custom resource.
-pub const GROUP: &str = "eventbridgepartner.dev";
 
 /// Pattern of a partner event source name, from the EventBridge model's `EventSourceName`
 /// shape, anchored over the whole value.
@@ -62,22 +61,19 @@ static REGION_RE: LazyLock<Regex> =
 pub struct PartnerEventSourceSpec {
     /// Name of the partner event source in EventBridge:
     /// `aws.partner/<partner_name>/<event_namespace>/<event_name>`. Immutable.
-    #[schemars(
-        length(min = 1, max = 256),
-        regex(pattern = r"^aws\.partner(/[.\-_A-Za-z0-9]+){2,}$")
-    )]
+    #[schemars(length(min = 1, max = NAME_MAX_LEN), regex(pattern = NAME_PATTERN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.name is immutable"))]
     pub name: String,
 
     /// The customer's 12-digit AWS account ID that may create the matching partner event bus.
     /// Immutable.
-    #[schemars(regex(pattern = r"^\d{12}$"))]
+    #[schemars(regex(pattern = ACCOUNT_PATTERN))]
     #[x_kube(validation = Rule::new("self == oldSelf").message("spec.account is immutable"))]
     pub account: String,
 
     /// AWS region that holds the source. Defaults to the operator's `--region`. Immutable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(regex(pattern = r"^[a-z]{2}(-[a-z]+)+-\d+$"))]
+    #[schemars(regex(pattern = REGION_PATTERN))]
     pub region: Option<String>,
 
     /// What happens to the source in AWS when this object is deleted: `Delete` removes it,
@@ -87,8 +83,12 @@ pub struct PartnerEventSourceSpec {
     pub deletion_policy: Option<DeletionPolicy>,
 }
 
+// The same type is the operator's `--default-deletion-policy` value (clap's ValueEnum).
 /// Whether deleting the Kubernetes object deletes the partner event source in AWS.
-#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+#[derive(
+    Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default, ValueEnum,
+)]
+#[value(rename_all = "PascalCase")]
 pub enum DeletionPolicy {
     /// Delete the partner event source in AWS.
     #[default]
@@ -97,12 +97,60 @@ pub enum DeletionPolicy {
     Retain,
 }
 
-impl fmt::Display for DeletionPolicy {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            DeletionPolicy::Delete => "Delete",
-            DeletionPolicy::Retain => "Retain",
-        })
+/// The state of a partner event source for one customer account, as
+/// `ListPartnerEventSourceAccounts` reports it. Stored as AWS spells it; a state AWS adds later
+/// is kept verbatim as [`SourceState::Unknown`] (the schema is a plain string for that reason).
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq)]
+#[serde(from = "String", into = "String")]
+pub enum SourceState {
+    /// The customer has not created the matching event bus yet.
+    Pending,
+    /// The customer's matching event bus exists.
+    Active,
+    /// The source was deleted under the customer's bus.
+    Deleted,
+    /// A state this operator does not know, as AWS spelled it.
+    Unknown(String),
+}
+
+impl SourceState {
+    /// The state as AWS spells it.
+    pub fn as_str(&self) -> &str {
+        match self {
+            SourceState::Pending => "PENDING",
+            SourceState::Active => "ACTIVE",
+            SourceState::Deleted => "DELETED",
+            SourceState::Unknown(other) => other,
+        }
+    }
+}
+
+/// A state reads as the string AWS sent, so it compares with AWS's spelling directly.
+impl std::ops::Deref for SourceState {
+    type Target = str;
+
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl From<String> for SourceState {
+    fn from(s: String) -> Self {
+        match s.as_str() {
+            "PENDING" => SourceState::Pending,
+            "ACTIVE" => SourceState::Active,
+            "DELETED" => SourceState::Deleted,
+            _ => SourceState::Unknown(s),
+        }
+    }
+}
+
+impl From<SourceState> for String {
+    fn from(s: SourceState) -> Self {
+        match s {
+            SourceState::Unknown(other) => other,
+            known => known.as_str().to_owned(),
+        }
     }
 }
 
@@ -116,7 +164,8 @@ pub struct PartnerEventSourceStatus {
     /// State of the source for `spec.account`: `PENDING` until the customer creates the
     /// matching event bus, then `ACTIVE`; `DELETED` once the source is gone under the bus.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub state: Option<String>,
+    #[schemars(with = "Option<String>")]
+    pub state: Option<SourceState>,
     /// When EventBridge created the source.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub creation_time: Option<Time>,
@@ -292,6 +341,21 @@ mod tests {
             fields(s.validate()),
             ["spec.name", "spec.account", "spec.region"]
         );
+    }
+
+    #[test]
+    fn source_states_keep_their_aws_spelling_and_unknown_ones_survive() {
+        for (text, state) in [
+            ("PENDING", SourceState::Pending),
+            ("ACTIVE", SourceState::Active),
+            ("DELETED", SourceState::Deleted),
+            ("SUSPENDED", SourceState::Unknown("SUSPENDED".into())),
+        ] {
+            assert_eq!(SourceState::from(text.to_owned()), state);
+            assert_eq!(serde_json::to_value(&state).unwrap(), text);
+            let back: SourceState = serde_json::from_value(text.into()).unwrap();
+            assert_eq!(back, state);
+        }
     }
 
     #[test]

@@ -1,0 +1,149 @@
+//! Who owns a source name in the cluster: among the valid objects that ask for one
+//! `spec.name`, the oldest. Pure logic over plain values.
+
+use k8s_openapi::jiff::Timestamp;
+
+/// What the cluster says about the objects that share this object's `spec.name`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ownership {
+    /// This object is the oldest with its name: it manages the source.
+    Owner,
+    /// An older object (`namespace/name`) manages the source.
+    ConflictWith(String),
+}
+
+/// One object's claim on a source name, as seen in the cluster.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// `metadata.namespace`.
+    pub namespace: String,
+    /// `metadata.name`.
+    pub name: String,
+    /// `metadata.creationTimestamp`.
+    pub created: Option<Timestamp>,
+    /// `spec.name`.
+    pub source_name: String,
+    /// The object already manages the source (its status carries the ARN).
+    pub holds_source: bool,
+    /// The object's spec is valid; an invalid one never reaches AWS, so it claims nothing.
+    pub valid: bool,
+}
+
+impl Claim {
+    fn sort_key(&self) -> (bool, Option<Timestamp>, bool, &str, &str) {
+        // Objects without a creation time (never the case for stored objects) sort last.
+        (
+            self.created.is_none(),
+            self.created,
+            !self.holds_source,
+            &self.namespace,
+            &self.name,
+        )
+    }
+}
+
+/// Decides who owns `me.source_name`: the oldest claim wins. Creation times have one-second
+/// precision, so within a second the object that already manages the source keeps it, and
+/// only then namespace and name decide, the same way in every replica and every pass.
+pub fn ownership<'a>(me: &'a Claim, all: impl IntoIterator<Item = &'a Claim>) -> Ownership {
+    let oldest = all
+        .into_iter()
+        .filter(|c| c.valid && c.source_name == me.source_name)
+        .chain(std::iter::once(me))
+        .min_by(|a, b| a.sort_key().cmp(&b.sort_key()));
+    match oldest {
+        Some(o) if (o.namespace.as_str(), o.name.as_str()) != (&me.namespace, &me.name) => {
+            Ownership::ConflictWith(format!("{}/{}", o.namespace, o.name))
+        }
+        _ => Ownership::Owner,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NAME: &str = "aws.partner/acme.com/customer-4711/orders";
+
+    #[test]
+    fn the_older_of_two_objects_with_one_name_owns_it() {
+        let claim = |ns: &str, name: &str, second: i64| Claim {
+            namespace: ns.into(),
+            name: name.into(),
+            created: Some(Timestamp::from_second(second).unwrap()),
+            source_name: NAME.into(),
+            holds_source: false,
+            valid: true,
+        };
+        let older = claim("team-b", "orders", 100);
+        let newer = claim("team-a", "orders", 200);
+        let unrelated = Claim {
+            source_name: "aws.partner/acme.com/other/orders".into(),
+            ..claim("team-c", "x", 1)
+        };
+        let all = [older.clone(), newer.clone(), unrelated];
+        assert_eq!(ownership(&older, &all), Ownership::Owner);
+        assert_eq!(
+            ownership(&newer, &all),
+            Ownership::ConflictWith("team-b/orders".into())
+        );
+        // Same creation second: namespace then name break the tie, the same way everywhere.
+        let twin = claim("team-a", "orders", 100);
+        assert_eq!(
+            ownership(&twin, &[older.clone(), twin.clone()]),
+            Ownership::Owner
+        );
+        assert_eq!(
+            ownership(&older, &[older.clone(), twin.clone()]),
+            Ownership::ConflictWith("team-a/orders".into())
+        );
+        assert_eq!(ownership(&older, std::iter::empty()), Ownership::Owner);
+    }
+
+    #[test]
+    fn an_object_with_an_invalid_spec_claims_no_name() {
+        let claim = |ns: &str, second: i64, valid: bool| Claim {
+            namespace: ns.into(),
+            name: "orders".into(),
+            created: Some(Timestamp::from_second(second).unwrap()),
+            source_name: NAME.into(),
+            holds_source: false,
+            valid,
+        };
+        let broken_but_older = claim("team-a", 1, false);
+        let valid = claim("team-b", 2, true);
+        assert_eq!(
+            ownership(&valid, &[broken_but_older, valid.clone()]),
+            Ownership::Owner
+        );
+    }
+
+    #[test]
+    fn within_one_second_the_object_that_manages_the_source_keeps_it() {
+        let claim = |ns: &str, holds_source: bool| Claim {
+            namespace: ns.into(),
+            name: "orders".into(),
+            created: Some(Timestamp::from_second(100).unwrap()),
+            source_name: NAME.into(),
+            holds_source,
+            valid: true,
+        };
+        let ready = claim("team-z", true);
+        let newcomer = claim("team-a", false);
+        let all = [ready.clone(), newcomer.clone()];
+        assert_eq!(ownership(&ready, &all), Ownership::Owner);
+        assert_eq!(
+            ownership(&newcomer, &all),
+            Ownership::ConflictWith("team-z/orders".into())
+        );
+        // An older object still wins over one that holds the source.
+        let older = Claim {
+            created: Some(Timestamp::from_second(99).unwrap()),
+            ..claim("team-y", false)
+        };
+        assert_eq!(
+            ownership(&ready, &[older.clone(), ready.clone()]),
+            Ownership::ConflictWith("team-y/orders".into())
+        );
+    }
+}

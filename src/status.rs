@@ -1,0 +1,483 @@
+//! Pure pieces that turn what a pass learned into the object's status, its conditions and its
+//! Events. Nothing here does I/O or reads a clock: the time comes in with [`Observed`].
+
+use std::time::Duration;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use k8s_openapi::jiff::Timestamp;
+
+use crate::backoff::retry_delay;
+use crate::error::{AwsError, AwsErrorClass};
+use crate::ownership::Ownership;
+use crate::partner_api::{Operation, SourceAccount};
+use crate::reason::{ACTIVATED, READY, Reason};
+use crate::resource::{PartnerEventSourceSpec, PartnerEventSourceStatus, SourceState};
+use crate::settings::Settings;
+
+/// What a pass knows about the object before it talks to AWS.
+#[derive(Clone, Debug)]
+pub struct Observed<'a> {
+    /// The object's spec.
+    pub spec: &'a PartnerEventSourceSpec,
+    /// `metadata.generation`.
+    pub generation: Option<i64>,
+    /// The status as last written.
+    pub status: Option<&'a PartnerEventSourceStatus>,
+    /// Who owns the source name in the cluster.
+    pub ownership: &'a Ownership,
+    /// The region to use: `spec.region`, else the operator's.
+    pub region: Option<&'a str>,
+    /// Transient failures in a row before this pass.
+    pub failures: u32,
+    /// A random number in `[0, 1)` for jitter.
+    pub jitter: f64,
+    /// The current time.
+    pub now: Timestamp,
+}
+
+/// When to look at the object again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Requeue {
+    /// After this delay.
+    After(Duration),
+    /// Only when the object changes.
+    AwaitChange,
+}
+
+/// How a pass ended, for metrics and logs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PassResult {
+    /// The source exists for `spec.account`.
+    Ready,
+    /// A transient error; retrying.
+    Retrying,
+    /// A terminal error; waiting for a person.
+    Terminal,
+    /// Another object or account holds the name.
+    Conflict,
+    /// The spec is invalid.
+    InvalidSpec,
+    /// Cleanup finished: the source was deleted.
+    Deleted,
+    /// Cleanup finished without touching AWS (Retain, conflict, never created).
+    Released,
+}
+
+impl PassResult {
+    /// Label value for metrics.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PassResult::Ready => "ready",
+            PassResult::Retrying => "retrying",
+            PassResult::Terminal => "terminal",
+            PassResult::Conflict => "conflict",
+            PassResult::InvalidSpec => "invalid_spec",
+            PassResult::Deleted => "deleted",
+            PassResult::Released => "released",
+        }
+    }
+}
+
+/// A Kubernetes Event to publish about the object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Warning rather than Normal.
+    pub warning: bool,
+    /// Why.
+    pub reason: Reason,
+    /// What the operator did, PascalCase.
+    pub action: &'static str,
+    /// Human-readable detail.
+    pub message: String,
+}
+
+impl Note {
+    /// A Warning Event.
+    pub fn warning(reason: Reason, action: &'static str, message: String) -> Note {
+        Note {
+            warning: true,
+            reason,
+            action,
+            message,
+        }
+    }
+
+    /// A Normal Event.
+    pub fn normal(reason: Reason, action: &'static str, message: String) -> Note {
+        Note {
+            warning: false,
+            reason,
+            action,
+            message,
+        }
+    }
+}
+
+/// The end of a pass: what to write, what to tell, when to look again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    /// The status the object should have; `None` leaves it untouched.
+    pub status: Option<PartnerEventSourceStatus>,
+    /// Events to publish.
+    pub notes: Vec<Note>,
+    /// When to look again.
+    pub requeue: Requeue,
+    /// Cleanup is finished: the finalizer may be removed.
+    pub release: bool,
+    /// Transient failures in a row after this pass (0 after success).
+    pub failures: u32,
+    /// How the pass ended.
+    pub result: PassResult,
+}
+
+impl Outcome {
+    /// A pass that ends by writing `status`; no Events, no failures, no requeue until changed.
+    pub fn write(status: PartnerEventSourceStatus, result: PassResult) -> Outcome {
+        Outcome {
+            status: Some(status),
+            notes: Vec::new(),
+            requeue: Requeue::AwaitChange,
+            release: false,
+            failures: 0,
+            result,
+        }
+    }
+
+    /// A finished cleanup: the finalizer may go; the status is left as it is.
+    pub fn release(result: PassResult, note: Option<Note>) -> Outcome {
+        Outcome {
+            status: None,
+            notes: note.into_iter().collect(),
+            requeue: Requeue::AwaitChange,
+            release: true,
+            failures: 0,
+            result,
+        }
+    }
+
+    /// With these Events.
+    pub fn notes(mut self, notes: Vec<Note>) -> Outcome {
+        self.notes = notes;
+        self
+    }
+
+    /// Looking again as said.
+    pub fn requeue(mut self, requeue: Requeue) -> Outcome {
+        self.requeue = requeue;
+        self
+    }
+
+    /// Backing off: `requeue` after this many failures in a row.
+    pub fn backoff(mut self, (requeue, failures): (Requeue, u32)) -> Outcome {
+        self.requeue = requeue;
+        self.failures = failures;
+        self
+    }
+}
+
+/// How a Ready source came to be, for its reason and Event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Origin {
+    /// This pass created it.
+    Created,
+    /// This pass created it again after it vanished.
+    Recreated,
+    /// This pass found it already there for `spec.account`.
+    Adopted,
+    /// It was known before this pass; the pass only looked.
+    Kept,
+}
+
+impl Observed<'_> {
+    /// The ARN the status already records.
+    pub fn known_arn(&self) -> Option<&str> {
+        self.status.and_then(|st| st.arn.as_deref())
+    }
+
+    /// The `Ready` reason the status already records.
+    pub fn ready_reason(&self) -> Option<&str> {
+        self.status
+            .and_then(|st| st.conditions.iter().find(|c| c.type_ == READY))
+            .map(|c| c.reason.as_str())
+    }
+
+    /// The status as it stands, with the generation this pass looked at.
+    fn base_status(&self) -> PartnerEventSourceStatus {
+        let mut status = self.status.cloned().unwrap_or_default();
+        status.observed_generation = self.generation;
+        status
+    }
+
+    /// The current status with `Ready=False` for the given reason; what AWS told us before
+    /// (ARN, state, times) stays, because it is still the best knowledge there is.
+    pub fn not_ready(&self, reason: Reason, message: &str) -> PartnerEventSourceStatus {
+        let mut status = self.base_status();
+        self.set_condition(&mut status, READY, "False", reason, message);
+        status
+    }
+
+    /// Sets a condition, keeping `lastTransitionTime` when the status value does not change so
+    /// that an unchanged object produces an identical status (and no write).
+    fn set_condition(
+        &self,
+        status: &mut PartnerEventSourceStatus,
+        type_: &str,
+        value: &str,
+        reason: Reason,
+        message: &str,
+    ) {
+        let previous = status.conditions.iter().find(|c| c.type_ == type_);
+        let transition = match previous {
+            Some(p) if p.status == value => p.last_transition_time.clone(),
+            _ => Time(seconds(self.now)),
+        };
+        let condition = Condition {
+            type_: type_.to_owned(),
+            status: value.to_owned(),
+            reason: reason.as_str().to_owned(),
+            message: truncate(message, 32 * 1024),
+            observed_generation: self.generation,
+            last_transition_time: transition,
+        };
+        match status.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(slot) => *slot = condition,
+            None => status.conditions.push(condition),
+        }
+    }
+
+    /// A Warning about a state the object enters, published once: not again while the status
+    /// already reports that reason for this generation.
+    pub fn warn_on_entry(&self, reason: Reason, action: &'static str, message: &str) -> Vec<Note> {
+        let reported = self.ready_reason() == Some(reason.as_str())
+            && self.status.and_then(|st| st.observed_generation) == self.generation;
+        if reported {
+            vec![]
+        } else {
+            vec![Note::warning(reason, action, message.to_owned())]
+        }
+    }
+
+    /// The next retry after one more transient failure, and the count it makes.
+    pub fn backoff(&self, s: &Settings) -> (Requeue, u32) {
+        let delay = retry_delay(self.failures, self.jitter, s.backoff_base, s.backoff_cap);
+        (Requeue::After(delay), self.failures.saturating_add(1))
+    }
+
+    /// The resync of a Ready object, spread so that objects created together do not all hit
+    /// AWS at once.
+    pub fn resync(&self, s: &Settings) -> Requeue {
+        Requeue::After(s.resync.mul_f64(0.9 + 0.2 * self.jitter.clamp(0.0, 1.0)))
+    }
+}
+
+/// `Ready=False`, reported once as a Warning, for a state that needs a person or a change.
+pub fn stuck(
+    o: &Observed<'_>,
+    reason: Reason,
+    action: &'static str,
+    message: &str,
+    result: PassResult,
+) -> Outcome {
+    Outcome::write(o.not_ready(reason, message), result)
+        .notes(o.warn_on_entry(reason, action, message))
+}
+
+/// A transient failure: `Ready=False, reason=Retrying` (or the given reason while deleting),
+/// a Warning, and the next retry with backoff.
+pub fn retrying(
+    o: &Observed<'_>,
+    s: &Settings,
+    reason: Reason,
+    operation: Operation,
+    detail: &str,
+) -> Outcome {
+    let (requeue, failures) = o.backoff(s);
+    let message = format!(
+        "{} failed: {detail}; retrying (attempt {failures})",
+        operation.name()
+    );
+    let note = Note::warning(Reason::Retrying, operation.action(), message.clone());
+    Outcome::write(o.not_ready(reason, &message), PassResult::Retrying)
+        .notes(vec![note])
+        .backoff((requeue, failures))
+}
+
+/// A failed call: transient errors retry, terminal ones wait for a person.
+pub fn failed(o: &Observed<'_>, s: &Settings, operation: Operation, e: &AwsError) -> Outcome {
+    match e.class {
+        AwsErrorClass::Terminal(cause) => {
+            let message = format!("{} failed: {e}", operation.name());
+            stuck(
+                o,
+                cause.into(),
+                operation.action(),
+                &message,
+                PassResult::Terminal,
+            )
+            .requeue(Requeue::After(s.terminal_requeue))
+        }
+        _ => retrying(o, s, Reason::Retrying, operation, &e.to_string()),
+    }
+}
+
+/// The source exists for `spec.account`: `Ready=True`, the ARN, the account's state and
+/// times, the `Activated` condition, and Events for what changed.
+pub fn ready(
+    o: &Observed<'_>,
+    s: &Settings,
+    arn: &str,
+    entry: Option<&SourceAccount>,
+    origin: Origin,
+) -> Outcome {
+    let mut notes: Vec<Note> = origin_note(o, arn, origin).into_iter().collect();
+    let reason = ready_reason(o, origin);
+    let mut status = o.base_status();
+    status.arn = Some(arn.to_owned());
+    status.state = entry.and_then(|e| e.state.clone());
+    status.creation_time = entry.and_then(|e| e.creation_time).map(Time);
+    status.expiration_time = entry.and_then(|e| e.expiration_time).map(Time);
+    let message = format!(
+        "partner event source exists in AWS for account {}",
+        o.spec.account
+    );
+    o.set_condition(&mut status, READY, "True", reason, &message);
+    let (value, act_reason, act_message) = activation(o.spec, status.state.as_ref());
+    notes.extend(activation_change(o, status.state.as_ref(), &act_message));
+    o.set_condition(&mut status, ACTIVATED, value, act_reason, &act_message);
+    Outcome::write(status, PassResult::Ready)
+        .notes(notes)
+        .requeue(o.resync(s))
+}
+
+/// A known source whose state could not be read: the ARN and `Ready` stay (a failed lookup
+/// never hides what is known), and the lookup is retried soon.
+pub fn state_lookup_failed(o: &Observed<'_>, s: &Settings, arn: &str, e: &AwsError) -> Outcome {
+    let mut status = o.base_status();
+    status.arn = Some(arn.to_owned());
+    let is_true = status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == READY && c.status == "True");
+    if !is_true {
+        let message = format!("partner event source {arn} exists in AWS");
+        o.set_condition(&mut status, READY, "True", Reason::Created, &message);
+    }
+    let note = Note::warning(
+        Reason::StateLookupFailed,
+        Operation::ListAccounts.action(),
+        format!("{} failed: {e}", Operation::ListAccounts.name()),
+    );
+    Outcome::write(status, PassResult::Ready)
+        .notes(vec![note])
+        .backoff(o.backoff(s))
+}
+
+/// The `Ready` reason for a source of this origin; a source only looked at keeps the reason
+/// it was made Ready with.
+fn ready_reason(o: &Observed<'_>, origin: Origin) -> Reason {
+    match origin {
+        Origin::Created => Reason::Created,
+        Origin::Recreated => Reason::Recreated,
+        Origin::Adopted => Reason::Adopted,
+        Origin::Kept => match o.ready_reason() {
+            Some("Adopted") => Reason::Adopted,
+            Some("Recreated") => Reason::Recreated,
+            _ => Reason::Created,
+        },
+    }
+}
+
+fn origin_note(o: &Observed<'_>, arn: &str, origin: Origin) -> Option<Note> {
+    let (name, account) = (&o.spec.name, &o.spec.account);
+    let (reason, action, message) = match origin {
+        Origin::Kept => return None,
+        Origin::Created => (
+            Reason::Created,
+            "Create",
+            format!("created partner event source {arn} for account {account}"),
+        ),
+        Origin::Recreated => (
+            Reason::Recreated,
+            "Create",
+            format!(
+                "partner event source {name} was missing in AWS (deleted or expired out of band); \
+                 created it again for account {account}"
+            ),
+        ),
+        Origin::Adopted => (
+            Reason::Adopted,
+            "Adopt",
+            format!("partner event source {arn} already existed for account {account}; adopted it"),
+        ),
+    };
+    Some(Note::normal(reason, action, message))
+}
+
+/// The `Activated` condition for a state: its status, reason and message.
+fn activation(
+    spec: &PartnerEventSourceSpec,
+    state: Option<&SourceState>,
+) -> (&'static str, Reason, String) {
+    let account = &spec.account;
+    match state {
+        Some(SourceState::Active) => (
+            "True",
+            Reason::Active,
+            format!("account {account} created the matching event bus"),
+        ),
+        Some(SourceState::Pending) => (
+            "False",
+            Reason::Pending,
+            format!(
+                "waiting for account {account} to create an event bus named {}",
+                spec.name
+            ),
+        ),
+        Some(SourceState::Deleted) => (
+            "False",
+            Reason::Deleted,
+            "the source was deleted under the customer's event bus".to_owned(),
+        ),
+        _ => ("Unknown", Reason::Unknown, "state not known yet".to_owned()),
+    }
+}
+
+/// An Event when a known source's customer activated or deactivated it.
+fn activation_change(
+    o: &Observed<'_>,
+    state: Option<&SourceState>,
+    activated_message: &str,
+) -> Option<Note> {
+    o.known_arn()?;
+    let previous = o.status.and_then(|st| st.state.as_ref());
+    match (previous, state) {
+        (p, s) if p == s => None,
+        (_, Some(SourceState::Active)) => Some(Note::normal(
+            Reason::Activated,
+            "Observe",
+            activated_message.to_owned(),
+        )),
+        (Some(SourceState::Active), Some(SourceState::Pending)) => Some(Note::normal(
+            Reason::Deactivated,
+            "Observe",
+            format!("account {} deactivated the event source", o.spec.account),
+        )),
+        _ => None,
+    }
+}
+
+/// Kubernetes stores condition times with second precision; compare like with like.
+fn seconds(t: Timestamp) -> Timestamp {
+    Timestamp::from_second(t.as_second()).unwrap_or(t)
+}
+
+fn truncate(message: &str, max: usize) -> String {
+    if message.len() <= max {
+        return message.to_owned();
+    }
+    let mut end = max;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    message[..end].to_owned()
+}

@@ -1,0 +1,277 @@
+//! One reconcile pass against the partner API, as straight-line steps in the order of the
+//! design's reconcile semantics: [`apply`] for a live object, [`cleanup`] for one being
+//! deleted. Each returns an [`Outcome`]; the reconciler writes it to Kubernetes.
+//!
+//! The AWS calls a pass can make are exactly the paths through these functions:
+//! - new object: `Create`, then `ListAccounts` for its state;
+//! - `Create` says the source exists: `ListAccounts` (whose is it?), then `Describe` (its ARN);
+//! - known object: `ListAccounts`; when the source is gone, the new-object path again;
+//! - deletion: `Delete`, or nothing.
+
+use crate::error::{AwsError, AwsErrorClass};
+use crate::ownership::Ownership;
+use crate::partner_api::{Operation, PartnerApi, SourceAccount};
+use crate::reason::Reason;
+use crate::resource::DeletionPolicy;
+use crate::settings::Settings;
+use crate::status::{
+    Note, Observed, Origin, Outcome, PassResult, Requeue, failed, ready, retrying,
+    state_lookup_failed, stuck,
+};
+
+/// Brings the source in AWS in line with a live object: validate, check ownership, then
+/// create or look, and report.
+pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Outcome {
+    if let Err(errors) = o.spec.validate() {
+        let message = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        return stuck(
+            o,
+            Reason::InvalidSpec,
+            "Validate",
+            &message,
+            PassResult::InvalidSpec,
+        );
+    }
+    if let Ownership::ConflictWith(owner) = o.ownership {
+        let message = format!(
+            "{owner} already manages partner event source {}; this object is not sent to AWS",
+            o.spec.name
+        );
+        return stuck(
+            o,
+            Reason::NameConflict,
+            "CheckOwnership",
+            &message,
+            PassResult::Conflict,
+        )
+        .requeue(Requeue::After(s.conflict_recheck));
+    }
+    let Some(region) = o.region else {
+        return no_region(o, s);
+    };
+    let pass = Pass { api, o, s, region };
+    match o.known_arn() {
+        Some(arn) => pass.check(arn).await,
+        None => pass.create(Origin::Created).await,
+    }
+}
+
+/// Settles the source in AWS for an object being deleted: delete it when this object owns it
+/// and its policy says so, otherwise leave it and let the finalizer go.
+pub async fn cleanup(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Outcome {
+    if let Ownership::ConflictWith(owner) = o.ownership {
+        let note = Note::normal(
+            Reason::Released,
+            "Delete",
+            format!("{owner} manages the partner event source; left it in AWS"),
+        );
+        return Outcome::release(PassResult::Released, Some(note));
+    }
+    let Some(region) = o.region.filter(|_| o.spec.validate().is_ok()) else {
+        // Never sent to AWS, so there is nothing there to delete.
+        return Outcome::release(PassResult::Released, None);
+    };
+    if o.ready_reason() == Some(Reason::NameConflict.as_str()) {
+        // The name belongs to a source shared with another account: not ours to delete.
+        let note = Note::normal(
+            Reason::Released,
+            "Delete",
+            "the source in AWS belongs to another account; left it untouched".into(),
+        );
+        return Outcome::release(PassResult::Released, Some(note));
+    }
+    if o.spec.deletion_policy.unwrap_or(s.default_deletion_policy) == DeletionPolicy::Retain {
+        let note = Note::normal(
+            Reason::Retained,
+            "Delete",
+            format!(
+                "deletionPolicy is Retain: left partner event source {} in AWS",
+                o.spec.name
+            ),
+        );
+        return Outcome::release(PassResult::Released, Some(note));
+    }
+    match api.delete(region, &o.spec.name, &o.spec.account).await {
+        Ok(()) => deleted(o),
+        Err(e) if e.class == AwsErrorClass::NotFound => deleted(o),
+        Err(e) if e.class == AwsErrorClass::Retryable => {
+            retrying(o, s, Reason::Deleting, Operation::Delete, &e.to_string())
+        }
+        Err(e) => delete_blocked(o, s, &e),
+    }
+}
+
+/// The calls of one apply pass, with the object's arguments and the steps that follow each.
+struct Pass<'a, A> {
+    api: &'a A,
+    o: &'a Observed<'a>,
+    s: &'a Settings,
+    region: &'a str,
+}
+
+/// Who a source is shared with, from `ListPartnerEventSourceAccounts`.
+enum Sharing<'l> {
+    /// With `spec.account`.
+    Ours(&'l SourceAccount),
+    /// With nobody: the source does not exist (or not yet, for a list that lags a create).
+    Nobody,
+    /// Only with other accounts.
+    Others(&'l [SourceAccount]),
+}
+
+impl<'a, A: PartnerApi> Pass<'a, A> {
+    /// `ListPartnerEventSourceAccounts`, with "no such source" as sharing with nobody.
+    async fn list_accounts(&self) -> Result<Vec<SourceAccount>, AwsError> {
+        match self.api.list_accounts(self.region, &self.o.spec.name).await {
+            Err(e) if e.class == AwsErrorClass::NotFound => Ok(Vec::new()),
+            other => other,
+        }
+    }
+
+    fn sharing<'l>(&self, accounts: &'l [SourceAccount]) -> Sharing<'l> {
+        match accounts.iter().find(|a| a.account == self.o.spec.account) {
+            Some(entry) => Sharing::Ours(entry),
+            None if accounts.is_empty() => Sharing::Nobody,
+            None => Sharing::Others(accounts),
+        }
+    }
+
+    /// A source made Ready before: read its state; recreate it if it vanished.
+    async fn check(&self, arn: &str) -> Outcome {
+        let (o, s) = (self.o, self.s);
+        let accounts = match self.list_accounts().await {
+            Ok(accounts) => accounts,
+            Err(e) => return state_lookup_failed(o, s, arn, &e),
+        };
+        match self.sharing(&accounts) {
+            Sharing::Ours(entry) => ready(o, s, arn, Some(entry), Origin::Kept),
+            Sharing::Nobody => self.create(Origin::Recreated).await,
+            Sharing::Others(others) => shared_elsewhere(o, s, others),
+        }
+    }
+
+    /// `CreatePartnerEventSource`; an existing source is adopted if it is ours.
+    async fn create(&self, origin: Origin) -> Outcome {
+        let (o, s) = (self.o, self.s);
+        let created = self
+            .api
+            .create(self.region, &o.spec.name, &o.spec.account)
+            .await;
+        match created {
+            Ok(arn) => self.after_create(&arn, origin).await,
+            Err(e) if e.class == AwsErrorClass::AlreadyExists => self.adopt().await,
+            Err(e) => failed(o, s, Operation::Create, &e),
+        }
+    }
+
+    /// Just created: read the state the source starts in.
+    async fn after_create(&self, arn: &str, origin: Origin) -> Outcome {
+        let (o, s) = (self.o, self.s);
+        let accounts = match self.list_accounts().await {
+            Ok(accounts) => accounts,
+            Err(e) => return state_lookup_failed(o, s, arn, &e),
+        };
+        match self.sharing(&accounts) {
+            Sharing::Ours(entry) => ready(o, s, arn, Some(entry), origin),
+            // EventBridge is eventually consistent: the ARN is known, so the object is Ready;
+            // the state follows on a quick re-check.
+            Sharing::Nobody => ready(o, s, arn, None, origin).requeue(Requeue::After(
+                s.backoff_base.max(std::time::Duration::from_secs(5)),
+            )),
+            Sharing::Others(others) => shared_elsewhere(o, s, others),
+        }
+    }
+
+    /// The source already exists: adopt it when it is shared with `spec.account`.
+    async fn adopt(&self) -> Outcome {
+        let (o, s) = (self.o, self.s);
+        let accounts = match self.list_accounts().await {
+            Ok(accounts) => accounts,
+            Err(e) => return failed(o, s, Operation::ListAccounts, &e),
+        };
+        let entry = match self.sharing(&accounts) {
+            Sharing::Ours(entry) => entry,
+            Sharing::Nobody => {
+                let detail = "the source existed a moment ago and is gone now";
+                return retrying(o, s, Reason::Retrying, Operation::ListAccounts, detail);
+            }
+            Sharing::Others(others) => return shared_elsewhere(o, s, others),
+        };
+        match self.api.describe(self.region, &o.spec.name).await {
+            Ok(arn) => ready(o, s, &arn, Some(entry), Origin::Adopted),
+            // Listed a moment ago, gone now: deleted in between. Start over soon.
+            Err(e) if e.class == AwsErrorClass::NotFound => {
+                retrying(o, s, Reason::Retrying, Operation::Describe, &e.to_string())
+            }
+            Err(e) => failed(o, s, Operation::Describe, &e),
+        }
+    }
+}
+
+fn no_region(o: &Observed<'_>, s: &Settings) -> Outcome {
+    let message = "no AWS region: set spec.region or start the operator with --region";
+    Outcome::write(o.not_ready(Reason::NoRegion, message), PassResult::Terminal)
+        .notes(vec![Note::warning(
+            Reason::NoRegion,
+            "Validate",
+            message.into(),
+        )])
+        .requeue(Requeue::After(s.terminal_requeue))
+}
+
+/// The name is taken in AWS by a source shared with other accounts only.
+fn shared_elsewhere(o: &Observed<'_>, s: &Settings, others: &[SourceAccount]) -> Outcome {
+    let others = others
+        .iter()
+        .map(|a| a.account.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let message = format!(
+        "partner event source {} already exists in AWS for account {others}, not {}; \
+         choose another spec.name or delete that source",
+        o.spec.name, o.spec.account
+    );
+    stuck(
+        o,
+        Reason::NameConflict,
+        "Create",
+        &message,
+        PassResult::Conflict,
+    )
+    .requeue(Requeue::After(s.terminal_requeue))
+}
+
+fn deleted(o: &Observed<'_>) -> Outcome {
+    let note = Note::normal(
+        Reason::Deleted,
+        "Delete",
+        format!(
+            "deleted partner event source {} for account {}",
+            o.spec.name, o.spec.account
+        ),
+    );
+    Outcome::release(PassResult::Deleted, Some(note))
+}
+
+/// Deletion failed for a reason that needs a person: the finalizer stays.
+fn delete_blocked(o: &Observed<'_>, s: &Settings, e: &AwsError) -> Outcome {
+    let reason = match e.class {
+        AwsErrorClass::Terminal(cause) => cause.into(),
+        _ => Reason::Terminal,
+    };
+    let message = format!(
+        "{} failed: {e}; the finalizer stays until this is fixed \
+         (or set spec.deletionPolicy to Retain to leave the source in AWS)",
+        Operation::Delete.name()
+    );
+    Outcome::write(o.not_ready(reason, &message), PassResult::Terminal)
+        .notes(vec![Note::warning(reason, "Delete", message)])
+        .requeue(Requeue::After(s.terminal_requeue))
+}
+
+#[cfg(test)]
+mod tests;
