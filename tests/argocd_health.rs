@@ -12,12 +12,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Deserialize;
 use serde_json::Value;
+use support::command::run;
+use support::repo::{read, root};
 
 const HEALTH_KEY: &str = "resource.customizations.health.eventbridgepartner.dev_PartnerEventSource";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn argocd_dir() -> PathBuf {
     root().join("examples/argocd")
@@ -52,10 +50,6 @@ struct HealthTest {
 struct HealthStatus {
     status: String,
     message: String,
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
 }
 
 fn yaml_to_json(text: &str) -> Value {
@@ -170,19 +164,9 @@ end
         RUNS.fetch_add(1, Ordering::Relaxed)
     ));
     std::fs::write(&runner_path, runner).expect("writing the Lua runner");
-    let output = Command::new(interpreter)
+    let stdout = run(Command::new(interpreter)
         .arg(&runner_path)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap_or_else(|e| panic!("running {}: {e}", interpreter.display()));
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{} failed ({}):\n{stdout}{}",
-        interpreter.display(),
-        output.status,
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .stdin(Stdio::null()));
     let _ = std::fs::remove_file(&runner_path);
 
     let mut results = Vec::new();
@@ -226,12 +210,12 @@ fn outcome_lines(script: &str) -> Vec<(usize, String)> {
 fn cases() -> (Vec<Value>, Vec<HealthStatus>, Vec<String>) {
     let dir = argocd_dir();
     let tests: HealthTests =
-        serde_yaml::from_str(&read(&dir.join("health_test.yaml"))).expect("health_test.yaml");
+        serde_yaml::from_str(&read(dir.join("health_test.yaml"))).expect("health_test.yaml");
     let mut objects = Vec::new();
     let mut expected = Vec::new();
     let mut names = Vec::new();
     for test in tests.tests {
-        objects.push(yaml_to_json(&read(&dir.join(&test.input_path))));
+        objects.push(yaml_to_json(&read(dir.join(&test.input_path))));
         expected.push(test.health_status);
         names.push(test.input_path);
     }
@@ -326,14 +310,14 @@ fn every_outcome_of_the_script_is_exercised() {
 
 #[test]
 fn argocd_cm_embeds_the_script_verbatim() {
-    let configmap = yaml_to_json(&read(&argocd_dir().join("argocd-cm.yaml")));
+    let configmap = yaml_to_json(&read(argocd_dir().join("argocd-cm.yaml")));
     assert_eq!(configmap["kind"], "ConfigMap");
     assert_eq!(configmap["metadata"]["name"], "argocd-cm");
     let embedded = configmap["data"][HEALTH_KEY]
         .as_str()
         .unwrap_or_else(|| panic!("argocd-cm.yaml has no {HEALTH_KEY}"));
     assert!(
-        embedded == read(&argocd_dir().join("health.lua")),
+        embedded == read(argocd_dir().join("health.lua")),
         "argocd-cm.yaml's {HEALTH_KEY} differs from health.lua"
     );
 }
@@ -341,7 +325,7 @@ fn argocd_cm_embeds_the_script_verbatim() {
 #[test]
 fn every_script_in_argocd_cm_runs() {
     // The Application health check that lets sync waves wait for a child Application.
-    let configmap = yaml_to_json(&read(&argocd_dir().join("argocd-cm.yaml")));
+    let configmap = yaml_to_json(&read(argocd_dir().join("argocd-cm.yaml")));
     let data = configmap["data"].as_object().expect("data");
     let application = data["resource.customizations.health.argoproj.io_Application"]
         .as_str()

@@ -10,6 +10,7 @@ use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
+use support::command::run;
 use support::controlplane::{ControlPlane, client_for};
 
 /// The Kubernetes release tests/controlplane/go.mod pins.
@@ -42,18 +43,11 @@ async fn server_reports_the_pinned_release() {
 
 #[test]
 fn kubectl_is_the_same_release_as_the_server() {
-    let output = ControlPlane::shared()
+    let output = run(ControlPlane::shared()
         .kubectl()
-        .args(["version", "--output=json"])
-        .output()
-        .expect("run kubectl");
-    assert!(
-        output.status.success(),
-        "kubectl version: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+        .args(["version", "--output=json"]));
     let versions: serde_json::Value =
-        serde_json::from_slice(&output.stdout).expect("kubectl version prints JSON");
+        serde_json::from_str(&output).expect("kubectl version prints JSON");
     assert_eq!(
         versions["clientVersion"]["gitVersion"], RELEASE,
         "{versions}"

@@ -1,12 +1,13 @@
 //! The committed CRD must be exactly what the binary generates from the Rust types.
 
-use std::path::Path;
+mod support;
+
+use support::repo::{crd_path, read};
 
 #[test]
 fn committed_crd_matches_the_generated_one() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("crds/partnereventsources.eventbridgepartner.dev.yaml");
-    let committed = std::fs::read_to_string(&path).expect("read the committed CRD");
+    let path = crd_path();
+    let committed = read(&path);
     let generated = eventbridge_partner_operator::crd_yaml().expect("render the CRD");
     assert!(
         committed == generated,

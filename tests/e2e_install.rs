@@ -4,17 +4,12 @@
 
 mod support;
 
-use std::process::Command;
-
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams};
+use support::chart::{chart, helm};
+use support::command::run;
 use support::controlplane::client_for;
-use support::scenario::{Scenario, root, unique};
-
-/// `helm`, installed at its pinned version by `hack/tools.sh`.
-fn helm() -> Command {
-    support::tools::tool("helm")
-}
+use support::scenario::{Scenario, unique};
 
 fn is_forbidden(err: &kube::Error) -> bool {
     matches!(err, kube::Error::Api(status) if status.code == 403)
@@ -24,21 +19,14 @@ fn is_forbidden(err: &kube::Error) -> bool {
 async fn the_operator_does_its_job_as_the_charts_service_account_and_nothing_more() {
     let s = Scenario::start("serviceaccount").await;
     let release_ns = unique("ebpo-release");
-    let out = helm()
+    run(helm()
         .arg("--kubeconfig")
         .arg(s.cp.kubeconfig())
-        .args(["install", "ebpo", "charts/eventbridge-partner-operator"])
-        .current_dir(root())
+        .args(["install", "ebpo"])
+        .arg(chart())
         .args(["--namespace", &release_ns, "--create-namespace"])
         .args(["--set", &format!("labelSelector=e2e={}", s.selector)])
-        .args(["--set", "aws.region=eu-west-1"])
-        .output()
-        .expect("run helm");
-    assert!(
-        out.status.success(),
-        "helm install: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+        .args(["--set", "aws.region=eu-west-1"]));
 
     // The chart's ServiceAccount, and a kubeconfig holding a token of it.
     let accounts: Api<ServiceAccount> = Api::namespaced(s.client.clone(), &release_ns);

@@ -3,12 +3,12 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use eventbridge_partner_operator::resource::DeletionPolicy;
 use kube::ResourceExt;
-use support::scenario::{CUSTOMER, Scenario, condition_is, read, root};
+use support::repo::{read, sorted_files};
+use support::scenario::{CUSTOMER, Scenario, condition_is};
 
 const SOURCE: &str = "aws.partner/acme.com/customer-4711/orders";
 
@@ -86,16 +86,11 @@ async fn the_example_becomes_ready_with_the_emulators_arn() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invalid_example_is_rejected_by_the_api_server_naming_the_field() {
     let s = Scenario::start("invalid").await;
-    let dir = root().join("examples/invalid");
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
+    let files = sorted_files("examples/invalid");
     assert!(files.len() >= 6, "{files:?}");
     for file in files {
-        let manifest = read(Path::new(&file))
-            .replace("namespace: tenants", &format!("namespace: {}", s.namespace));
+        let manifest =
+            read(&file).replace("namespace: tenants", &format!("namespace: {}", s.namespace));
         let out = s.kubectl(&["apply", "-f", "-"], Some(&manifest));
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{} was accepted", file.display());

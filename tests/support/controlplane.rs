@@ -8,18 +8,21 @@
 // Each test binary compiles this module and uses only a part of it.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, SystemTime};
 
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use kube::api::{Api, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use super::command::{run, run_with_input};
 
 /// How long the program may take from spawn to `READY` (the build, which can take many
 /// minutes the first time, is not counted: it runs before the clock starts).
@@ -89,6 +92,50 @@ impl ControlPlane {
         let mut command = Command::new(self.bin_dir.join("kubectl"));
         command.arg("--kubeconfig").arg(&self.kubeconfig);
         command
+    }
+
+    /// `kubectl apply --server-side` of `manifest`, given on stdin.
+    pub fn apply(&self, manifest: &str) {
+        run_with_input(
+            self.kubectl()
+                .args(["apply", "--server-side", "--field-manager=tests", "-f", "-"]),
+            manifest,
+        );
+    }
+
+    /// Creates namespace `name` unless it exists.
+    pub fn ensure_namespace(&self, name: &str) {
+        self.apply(&format!(
+            "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {name}\n"
+        ));
+    }
+
+    /// Applies the CustomResourceDefinitions in `files` and waits until the API server
+    /// serves them (`Established`). Each file is applied once per test process; a later call
+    /// for it returns at once, and a concurrent one waits for the first.
+    pub fn install_crds(&self, files: &[PathBuf]) {
+        static INSTALLED: Mutex<BTreeSet<PathBuf>> = Mutex::new(BTreeSet::new());
+        let mut installed = INSTALLED.lock().unwrap_or_else(|e| e.into_inner());
+        let missing: Vec<&PathBuf> = files
+            .iter()
+            .filter(|file| !installed.contains(*file))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        for file in &missing {
+            run(self
+                .kubectl()
+                .args(["apply", "--server-side", "--field-manager=tests", "-f"])
+                .arg(file));
+        }
+        let mut wait = self.kubectl();
+        wait.args(["wait", "--for=condition=Established", "--timeout=60s"]);
+        for file in &missing {
+            wait.arg("-f").arg(file);
+        }
+        run(&mut wait);
+        installed.extend(missing.into_iter().cloned());
     }
 
     /// Asks TokenRequest for a token of ServiceAccount namespace/name (which must exist) and writes a kubeconfig that acts as it; returns its path.

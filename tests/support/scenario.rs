@@ -5,9 +5,7 @@
 
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::sync::OnceLock;
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
@@ -19,8 +17,10 @@ use kube::runtime::wait::await_condition;
 use kube::runtime::wait::conditions::is_deleted;
 use kube::{Client, ResourceExt};
 
+use super::command::output_with_input;
 use super::controlplane::ControlPlane;
 use super::operator::Launch;
+use super::repo::{crd_path, read};
 
 /// How long any single expectation may take before the test fails. Generous: the machine may
 /// be busy compiling while tests run.
@@ -28,43 +28,6 @@ pub const TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The customer account the examples offer their sources to.
 pub const CUSTOMER: &str = "123456789012";
-
-/// The repository root.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// Installs the CRD once per test binary and waits until the API serves it.
-fn install_crd(cp: &ControlPlane) {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        let crd = root().join("crds/partnereventsources.eventbridgepartner.dev.yaml");
-        let out = cp
-            .kubectl()
-            .arg("apply")
-            .arg("--server-side")
-            .arg("-f")
-            .arg(&crd)
-            .output()
-            .expect("run kubectl");
-        assert!(
-            out.status.success(),
-            "installing the CRD: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = cp
-            .kubectl()
-            .args(["wait", "--for=condition=Established", "--timeout=60s"])
-            .args(["crd/partnereventsources.eventbridgepartner.dev"])
-            .output()
-            .expect("run kubectl");
-        assert!(
-            out.status.success(),
-            "CRD not established: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    });
-}
 
 /// A short random suffix for names.
 pub fn unique(prefix: &str) -> String {
@@ -89,7 +52,7 @@ impl Scenario {
     /// Sets up a namespace and an emulator; the operator is started by the test.
     pub async fn start(name: &str) -> Scenario {
         let cp = ControlPlane::shared();
-        install_crd(cp);
+        cp.install_crds(&[crd_path()]);
         let client = cp.admin_client().await;
         let namespace = unique(name);
         create_namespace(&client, &namespace).await;
@@ -155,8 +118,7 @@ impl Scenario {
 
     /// The example manifest, in this scenario's namespace, with this scenario's label.
     pub fn example(&self) -> PartnerEventSource {
-        let text = std::fs::read_to_string(root().join("examples/partnereventsource.yaml"))
-            .expect("read the example");
+        let text = read("examples/partnereventsource.yaml");
         let mut obj: PartnerEventSource = serde_yaml::from_str(&text).expect("parse the example");
         obj.metadata.namespace = Some(self.namespace.clone());
         obj.metadata.labels = Some([("e2e".to_owned(), self.selector.clone())].into());
@@ -335,25 +297,9 @@ impl Scenario {
     }
 }
 
-/// Runs a prepared kubectl command with `args`, feeding `stdin`.
+/// Runs a prepared kubectl command with `args`, feeding `stdin` (none: an empty stdin).
 pub fn kubectl(mut command: Command, args: &[&str], stdin: Option<&str>) -> Output {
-    use std::io::Write;
-    command
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = command.spawn().expect("run kubectl");
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(input.as_bytes())
-            .expect("write to kubectl");
-    }
-    drop(child.stdin.take());
-    child.wait_with_output().expect("wait for kubectl")
+    output_with_input(command.args(args), stdin.unwrap_or_default())
 }
 
 /// Whether the object carries a condition of this type with this status (and reason).
@@ -380,10 +326,4 @@ async fn create_namespace(client: &Client, name: &str) {
         .create(&PostParams::default(), &ns)
         .await
         .unwrap_or_else(|e| panic!("create namespace {name}: {e}"));
-}
-
-/// Reads a file of the repository.
-pub fn read(path: &Path) -> String {
-    std::fs::read_to_string(root().join(path))
-        .unwrap_or_else(|e| panic!("read {}: {e}", path.display()))
 }

@@ -44,7 +44,7 @@ pub fn bin_dir_holding(names: &[&str]) -> &'static Path {
     dir
 }
 
-/// A command that runs the installed tool `name`.
+/// A command that runs the installed tool `name`, after asserting that it is there.
 pub fn tool(name: &str) -> Command {
-    Command::new(bin_dir().join(name))
+    Command::new(bin_dir_holding(&[name]).join(name))
 }
