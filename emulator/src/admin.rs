@@ -24,7 +24,7 @@ type AppState = State<Arc<Shared>>;
 /// The admin routes, relative to `/_emulator`.
 pub(crate) fn router() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/config", get(config))
+        .route("/config", get(config).post(set_config))
         .route("/state", get(state))
         .route("/calls", get(calls))
         .route("/faults", get(faults))
@@ -36,6 +36,7 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/sources/expire", post(expire_source))
         .route("/sources/activate", post(activate_source))
         .route("/sources/deactivate", post(deactivate_source))
+        .route("/sources/delete-bus", post(delete_bus))
         .route("/reset", post(reset))
 }
 
@@ -81,12 +82,14 @@ fn known_operation(operation: &str) -> Result<(), String> {
 }
 
 async fn config(State(shared): AppState) -> Response {
+    let expirations = shared.expirations();
     respond(
         StatusCode::OK,
         json!({
             "region": shared.config.region,
             "partner_account": shared.config.partner_account,
-            "pending_expiration_secs": shared.config.pending_expiration.as_secs_f64(),
+            "pending_expiration_secs": expirations.pending.as_secs_f64(),
+            "deactivated_expiration_secs": expirations.deactivated.as_secs_f64(),
             "operations": Model::get().operation_names().collect::<Vec<_>>(),
         }),
     )
@@ -267,15 +270,20 @@ fn source_action(
     };
     let affected = run(shared, &req.name, req.region.as_deref());
     shared.changed();
+    source_answer(&req.name, action, affected)
+}
+
+/// The answer to an out-of-band action: 404 when nothing matched.
+fn source_answer(name: &str, action: &str, affected: usize) -> Response {
     if affected == 0 {
         respond(
             StatusCode::NOT_FOUND,
-            json!({ "error": format!("no source named {:?} to {action}", req.name) }),
+            json!({ "error": format!("no source named {name:?} to {action}") }),
         )
     } else {
         respond(
             StatusCode::OK,
-            json!({ "name": req.name, "affected": affected }),
+            json!({ "name": name, "affected": affected }),
         )
     }
 }
@@ -287,13 +295,85 @@ async fn delete_source(State(shared): AppState, body: Bytes) -> Response {
     })
 }
 
+#[derive(Deserialize)]
+struct ExpireSource {
+    name: String,
+    #[serde(default)]
+    region: Option<String>,
+    #[serde(default)]
+    in_secs: f64,
+}
+
 async fn expire_source(State(shared): AppState, body: Bytes) -> Response {
+    let req: ExpireSource = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let Ok(delay) = Duration::try_from_secs_f64(req.in_secs) else {
+        return bad_request("in_secs must be a finite number >= 0");
+    };
+    let now = SystemTime::now();
+    let affected = shared
+        .store()
+        .expire_at(&req.name, req.region.as_deref(), now, now + delay);
+    shared.changed();
+    source_answer(&req.name, "expire (only pending sources expire)", affected)
+}
+
+async fn delete_bus(State(shared): AppState, body: Bytes) -> Response {
     source_action(
         &shared,
         &body,
-        "expire (only pending sources expire)",
-        |s, name, region| s.store().expire(name, region, SystemTime::now()),
+        "delete the matching bus of",
+        |s, name, region| {
+            let period = s.expirations().deactivated;
+            s.store()
+                .delete_bus(name, region, SystemTime::now(), period)
+        },
     )
+}
+
+#[derive(Deserialize)]
+struct SetConfig {
+    #[serde(default)]
+    pending_expiration_secs: Option<f64>,
+    #[serde(default)]
+    deactivated_expiration_secs: Option<f64>,
+}
+
+/// Changes the expiration periods at run time (for sources created or
+/// deactivated afterwards) and answers the whole configuration.
+async fn set_config(State(shared): AppState, body: Bytes) -> Response {
+    let req: SetConfig = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let seconds = |v: Option<f64>, name: &str| {
+        v.map(|s| {
+            Duration::try_from_secs_f64(s)
+                .map_err(|_| format!("{name} must be a finite number >= 0"))
+        })
+        .transpose()
+    };
+    let (pending, deactivated) = match (
+        seconds(req.pending_expiration_secs, "pending_expiration_secs"),
+        seconds(
+            req.deactivated_expiration_secs,
+            "deactivated_expiration_secs",
+        ),
+    ) {
+        (Ok(p), Ok(d)) => (p, d),
+        (Err(e), _) | (_, Err(e)) => return bad_request(e),
+    };
+    shared.set_expirations(|e| {
+        if let Some(p) = pending {
+            e.pending = p;
+        }
+        if let Some(d) = deactivated {
+            e.deactivated = d;
+        }
+    });
+    config(State(shared)).await
 }
 
 async fn activate_source(State(shared): AppState, body: Bytes) -> Response {
@@ -304,7 +384,7 @@ async fn activate_source(State(shared): AppState, body: Bytes) -> Response {
 
 async fn deactivate_source(State(shared): AppState, body: Bytes) -> Response {
     source_action(&shared, &body, "deactivate", |s, name, region| {
-        let period = s.config.pending_expiration;
+        let period = s.expirations().deactivated;
         s.store()
             .deactivate(name, region, SystemTime::now(), period)
     })

@@ -35,7 +35,7 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, DEFAULT_PENDING_EXPIRATION};
+pub use config::{Config, DEFAULT_DEACTIVATED_EXPIRATION, DEFAULT_PENDING_EXPIRATION};
 pub use faults::{OUTCOME_OK, ScriptedError};
 pub use store::{BusSnapshot, SourceSnapshot, SourceState};
 
@@ -202,10 +202,54 @@ impl Emulator {
         self.mutate(|store| store.delete_out_of_band(name, None, SystemTime::now()))
     }
 
-    /// Expires every pending source named `name` now, as AWS does after the
-    /// pending period. Returns whether one expired (active sources never expire).
+    /// Expires every pending source named `name` now, as AWS does when its
+    /// expiration time passes: the expiration time becomes now and the
+    /// source is gone. Returns whether one expired (active sources never
+    /// expire).
     pub fn expire(&self, name: &str) -> bool {
-        self.mutate(|store| store.expire(name, None, SystemTime::now()))
+        self.expire_in(name, Duration::ZERO)
+    }
+
+    /// Moves the expiration time of every pending source named `name` to
+    /// `delay` from now; the source vanishes at the first look after that, as
+    /// at a natural expiry, so a client can read the new `ExpirationTime`
+    /// before the source is gone. Returns whether a pending source matched.
+    pub fn expire_in(&self, name: &str, delay: Duration) -> bool {
+        let now = SystemTime::now();
+        self.mutate(|store| store.expire_at(name, None, now, now + delay))
+    }
+
+    /// Acts as the customer: deletes the event bus matched with every source
+    /// named `name` (as `DeleteEventBus` does), which returns a live source to
+    /// `PENDING` with an expiration time the deactivation period from now.
+    /// Returns whether a bus was deleted.
+    pub fn delete_bus(&self, name: &str) -> bool {
+        let period = self.deactivated_expiration();
+        self.mutate(|store| store.delete_bus(name, None, SystemTime::now(), period))
+    }
+
+    /// How long new sources stay `PENDING` before they expire if never
+    /// activated ([`Config::pending_expiration`] unless changed).
+    pub fn pending_expiration(&self) -> Duration {
+        self.shared.expirations().pending
+    }
+
+    /// Changes how long sources created from now on stay `PENDING` if never
+    /// activated. Expiration times already given out stay.
+    pub fn set_pending_expiration(&self, period: Duration) {
+        self.shared.set_expirations(|e| e.pending = period);
+    }
+
+    /// How long a source stays `PENDING` after a deactivation or the deletion
+    /// of its matching bus ([`Config::deactivated_expiration`] unless changed).
+    pub fn deactivated_expiration(&self) -> Duration {
+        self.shared.expirations().deactivated
+    }
+
+    /// Changes how long sources deactivated (or whose bus is deleted) from now
+    /// on stay `PENDING`. Expiration times already given out stay.
+    pub fn set_deactivated_expiration(&self, period: Duration) {
+        self.shared.set_expirations(|e| e.deactivated = period);
     }
 
     /// Acts as the customer: creates the matching partner event bus if missing
@@ -215,9 +259,9 @@ impl Emulator {
     }
 
     /// Acts as the customer: deactivates every source named `name` (back to
-    /// `PENDING`, expiring after the pending period). Returns whether one existed.
+    /// `PENDING`, expiring after the deactivation period). Returns whether one existed.
     pub fn deactivate(&self, name: &str) -> bool {
-        let period = self.shared.config.pending_expiration;
+        let period = self.deactivated_expiration();
         self.mutate(|store| store.deactivate(name, None, SystemTime::now(), period))
     }
 

@@ -9,7 +9,9 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use clap::Parser;
-use eventbridge_partner_emulator::{Config, DEFAULT_PENDING_EXPIRATION, Emulator};
+use eventbridge_partner_emulator::{
+    Config, DEFAULT_DEACTIVATED_EXPIRATION, DEFAULT_PENDING_EXPIRATION, Emulator,
+};
 use tracing_subscriber::EnvFilter;
 
 /// Emulator of the Amazon EventBridge partner event source API (for tests and demos).
@@ -25,9 +27,14 @@ struct Args {
     /// Account of callers whose access key id is not a 12-digit account id.
     #[arg(long, default_value = "111111111111")]
     partner_account: String,
-    /// Seconds a PENDING source lives before it expires (default: two weeks).
+    /// Seconds a new source stays PENDING before it expires if its customer
+    /// never activates it (default: seven days).
     #[arg(long, default_value_t = DEFAULT_PENDING_EXPIRATION.as_secs())]
     pending_expiration_secs: u64,
+    /// Seconds a source stays PENDING after a deactivation or the deletion of
+    /// its matching event bus before it expires (default: two weeks).
+    #[arg(long, default_value_t = DEFAULT_DEACTIVATED_EXPIRATION.as_secs())]
+    deactivated_expiration_secs: u64,
 }
 
 #[tokio::main]
@@ -45,6 +52,7 @@ async fn main() -> std::io::Result<()> {
             region: args.region,
             partner_account: args.partner_account,
             pending_expiration: Duration::from_secs(args.pending_expiration_secs),
+            deactivated_expiration: Duration::from_secs(args.deactivated_expiration_secs),
         },
         args.addr,
     )

@@ -102,7 +102,7 @@ fn serve(
             region: &region,
             account: &account,
             now,
-            pending_expiration: shared.config.pending_expiration,
+            expirations: shared.expirations(),
         };
         shared.store().handle(operation, &caller, &input)
     })();

@@ -8,7 +8,7 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::faults::{CallCounts, Faults};
-use crate::store::Store;
+use crate::store::{Expirations, Store};
 use crate::wire::RequestIds;
 
 /// Everything the listener and the library handle share.
@@ -19,6 +19,9 @@ pub(crate) struct Shared {
     faults: Mutex<Faults>,
     calls: Mutex<CallCounts>,
     pub(crate) request_ids: RequestIds,
+    /// The expiration periods in force: the configured ones until a test
+    /// changes them at run time.
+    expirations: Mutex<Expirations>,
     /// Bumped after every request and admin change, so waiters wake up.
     changes: watch::Sender<u64>,
 }
@@ -33,6 +36,10 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 impl Shared {
     pub(crate) fn new(config: Config) -> Shared {
         Shared {
+            expirations: Mutex::new(Expirations {
+                pending: config.pending_expiration,
+                deactivated: config.deactivated_expiration,
+            }),
             config,
             store: Mutex::new(Store::new()),
             faults: Mutex::new(Faults::default()),
@@ -40,6 +47,18 @@ impl Shared {
             request_ids: RequestIds::new(),
             changes: watch::channel(0).0,
         }
+    }
+
+    /// The expiration periods in force now.
+    pub(crate) fn expirations(&self) -> Expirations {
+        *lock(&self.expirations)
+    }
+
+    /// Changes the expiration periods for what happens from now on; the
+    /// expiration times already given out stay, as they do in AWS.
+    pub(crate) fn set_expirations(&self, change: impl FnOnce(&mut Expirations)) {
+        change(&mut lock(&self.expirations));
+        self.changed();
     }
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {

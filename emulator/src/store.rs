@@ -86,14 +86,23 @@ pub struct BusSnapshot {
     pub creation_time: SystemTime,
 }
 
+/// How long a `PENDING` source lives before AWS deletes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Expirations {
+    /// From its creation, for a source its customer never activated.
+    pub pending: Duration,
+    /// From a deactivation, or from the deletion of the customer's matching bus.
+    pub deactivated: Duration,
+}
+
 /// Who is calling, from where, and when.
 #[derive(Debug, Clone)]
 pub(crate) struct Caller<'a> {
     pub region: &'a str,
     pub account: &'a str,
     pub now: SystemTime,
-    /// How long a pending source lives before it expires.
-    pub pending_expiration: Duration,
+    /// The expiration periods in force.
+    pub expirations: Expirations,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -195,6 +204,9 @@ impl Store {
             "DeactivateEventSource" => self
                 .deactivate_event_source(caller, required(input, "Name")?)
                 .map(|()| None),
+            "DeleteEventBus" => self
+                .delete_event_bus(caller, required(input, "Name")?)
+                .map(|()| None),
             "PutPartnerEvents" => self.put_partner_events(input).map(Some),
             other => Err(ApiError::unknown_operation(format!(
                 "Operation {other} is not emulated"
@@ -203,6 +215,11 @@ impl Store {
     }
 
     /// Deletes pending sources whose expiration time has come, as AWS does.
+    ///
+    /// Every request and inspection sweeps first, so expiry needs no
+    /// background task: a source is gone from the first look at or after its
+    /// `ExpirationTime`. A customer whose bus was matched with it then sees it
+    /// `DELETED`, exactly as after a deletion by the partner.
     pub(crate) fn sweep(&mut self, now: SystemTime) {
         self.sources
             .retain(|_, s| s.expires.is_none_or(|expires| expires > now));
@@ -230,7 +247,7 @@ impl Store {
                 arn: arn.clone(),
                 created: caller.now,
                 active: false,
-                expires: Some(caller.now + caller.pending_expiration),
+                expires: Some(caller.now + caller.expirations.pending),
             },
         );
         Ok(json!({ "EventSourceArn": arn }))
@@ -540,7 +557,7 @@ impl Store {
             .ok_or_else(|| source_not_found(name))?;
         if source.active {
             source.active = false;
-            source.expires = Some(caller.now + caller.pending_expiration);
+            source.expires = Some(caller.now + caller.expirations.deactivated);
             Ok(())
         } else if has_bus {
             Ok(())
@@ -549,6 +566,29 @@ impl Store {
                 "Event source {name} is PENDING and has no matching event bus to deactivate."
             )))
         }
+    }
+
+    /// Deletes the caller's event bus `name`.
+    ///
+    /// The model lists no `ResourceNotFoundException`, so deleting a bus that
+    /// does not exist succeeds; the account's `default` bus cannot be deleted
+    /// (`ValidationException`). When the bus was matched with a live partner
+    /// event source shared with the caller, that source returns to `PENDING`
+    /// with a new expiration time (the deactivation period from now), as the
+    /// partner FAQ describes, and expires unless a new bus activates it.
+    fn delete_event_bus(&mut self, caller: &Caller<'_>, name: &str) -> Result<(), ApiError> {
+        if name == "default" {
+            return Err(ApiError::validation("Cannot delete event bus default."));
+        }
+        let key = bus_key(caller.region, caller.account, name);
+        if self.buses.remove(&key).is_some()
+            && let Some(source_key) = self.shared_source_key(caller, name)
+            && let Some(source) = self.sources.get_mut(&source_key)
+        {
+            source.active = false;
+            source.expires = Some(caller.now + caller.expirations.deactivated);
+        }
+        Ok(())
     }
 
     fn missing_or_deleted(&self, caller: &Caller<'_>, name: &str) -> ApiError {
@@ -577,14 +617,63 @@ impl Store {
         before - self.sources.len()
     }
 
-    /// Expires every *pending* source named `name` now (AWS never expires an
-    /// active source). Returns how many expired.
-    pub(crate) fn expire(&mut self, name: &str, region: Option<&str>, now: SystemTime) -> usize {
+    /// Moves the expiration time of every *pending* source named `name` to
+    /// `at` (AWS never expires an active source); the next look at or after
+    /// `at` removes them, the same way as at a natural expiry. Returns how
+    /// many pending sources matched.
+    pub(crate) fn expire_at(
+        &mut self,
+        name: &str,
+        region: Option<&str>,
+        now: SystemTime,
+        at: SystemTime,
+    ) -> usize {
         self.sweep(now);
-        let before = self.sources.len();
-        self.sources
-            .retain(|k, s| s.active || !matches_name(k, name, region));
-        before - self.sources.len()
+        let mut count = 0;
+        for (_, s) in self
+            .sources
+            .iter_mut()
+            .filter(|(k, s)| !s.active && matches_name(k, name, region))
+        {
+            count += 1;
+            s.expires = Some(at);
+        }
+        self.sweep(now);
+        count
+    }
+
+    /// Acts as the customer: deletes the event bus matched with every source
+    /// named `name` (in `region` if given), which returns a live source to
+    /// `PENDING` with a new expiration time, as `DeleteEventBus` does. Returns
+    /// how many buses were deleted.
+    pub(crate) fn delete_bus(
+        &mut self,
+        name: &str,
+        region: Option<&str>,
+        now: SystemTime,
+        deactivated: Duration,
+    ) -> usize {
+        self.sweep(now);
+        let doomed: Vec<BusKey> = self
+            .buses
+            .iter()
+            .filter(|(k, b)| {
+                k.name == name
+                    && region.is_none_or(|r| r == k.region)
+                    && b.source.as_ref().is_some_and(|l| l.name == name)
+            })
+            .map(|(k, _)| k.clone())
+            .collect();
+        for bus in &doomed {
+            self.buses.remove(bus);
+            for (_, s) in self.sources.iter_mut().filter(|(k, s)| {
+                k.region == bus.region && k.name == bus.name && s.account == bus.account
+            }) {
+                s.active = false;
+                s.expires = Some(now + deactivated);
+            }
+        }
+        doomed.len()
     }
 
     /// Acts as the customer: creates the matching bus if missing and makes
@@ -623,13 +712,14 @@ impl Store {
     }
 
     /// Acts as the customer: deactivates every active source named `name`
-    /// (back to pending, with a fresh expiration). Returns how many matched.
+    /// (back to pending, expiring after the deactivation period). Returns how
+    /// many matched.
     pub(crate) fn deactivate(
         &mut self,
         name: &str,
         region: Option<&str>,
         now: SystemTime,
-        pending_expiration: Duration,
+        deactivated: Duration,
     ) -> usize {
         self.sweep(now);
         let mut count = 0;
@@ -641,7 +731,7 @@ impl Store {
             count += 1;
             if s.active {
                 s.active = false;
-                s.expires = Some(now + pending_expiration);
+                s.expires = Some(now + deactivated);
             }
         }
         count
@@ -779,6 +869,7 @@ mod tests {
     const CUSTOMER: &str = "222222222222";
     const OTHER: &str = "333333333333";
     const NAME: &str = "aws.partner/acme.com/c1/orders";
+    const ONE_WEEK: Duration = Duration::from_secs(7 * 24 * 3600);
     const TWO_WEEKS: Duration = Duration::from_secs(14 * 24 * 3600);
 
     fn at(secs: u64) -> SystemTime {
@@ -790,7 +881,10 @@ mod tests {
             region: "eu-west-1",
             account,
             now,
-            pending_expiration: TWO_WEEKS,
+            expirations: Expirations {
+                pending: ONE_WEEK,
+                deactivated: TWO_WEEKS,
+            },
         }
     }
 
@@ -825,7 +919,7 @@ mod tests {
     }
 
     #[test]
-    fn create_is_pending_with_two_week_expiry_and_unique_per_partner() {
+    fn create_is_pending_with_one_week_expiry_and_unique_per_partner() {
         let mut store = Store::new();
         create(&mut store, at(0));
         let listed = call(
@@ -842,7 +936,7 @@ mod tests {
         assert_eq!(
             entry["ExpirationTime"].as_f64().expect("number")
                 - entry["CreationTime"].as_f64().expect("number"),
-            TWO_WEEKS.as_secs_f64()
+            ONE_WEEK.as_secs_f64()
         );
         let err = call(
             &mut store,
@@ -1087,24 +1181,159 @@ mod tests {
     fn pending_sources_expire_active_ones_do_not() {
         let mut store = Store::new();
         create(&mut store, at(0));
-        assert_eq!(
-            store
-                .sources(at(0) + TWO_WEEKS - Duration::from_secs(1))
-                .len(),
-            1
-        );
-        assert!(store.sources(at(0) + TWO_WEEKS).is_empty());
+        let just_before = at(0) + ONE_WEEK - Duration::from_secs(1);
+        assert_eq!(store.sources(just_before).len(), 1);
+        assert!(store.sources(at(0) + ONE_WEEK).is_empty());
+        let err = call(
+            &mut store,
+            &caller(PARTNER, at(0) + ONE_WEEK),
+            "DescribePartnerEventSource",
+            json!({"Name": NAME}),
+        )
+        .expect_err("expired");
+        assert_eq!(err.code, "ResourceNotFoundException");
 
         create(&mut store, at(0));
         assert_eq!(store.activate(NAME, None, at(1)), 1);
         assert_eq!(store.sources(at(0) + TWO_WEEKS * 10).len(), 1);
         assert_eq!(
-            store.expire(NAME, None, at(2)),
+            store.expire_at(NAME, None, at(2), at(2)),
             0,
             "active sources never expire"
         );
         assert_eq!(store.deactivate(NAME, None, at(3), TWO_WEEKS), 1);
-        assert_eq!(store.expire(NAME, None, at(4)), 1);
+        assert_eq!(store.expire_at(NAME, None, at(4), at(4)), 1);
+        assert!(store.sources(at(4)).is_empty());
+    }
+
+    #[test]
+    fn expire_at_a_later_time_shows_the_new_expiration_first() {
+        let mut store = Store::new();
+        create(&mut store, at(0));
+        assert_eq!(store.expire_at(NAME, None, at(1), at(5)), 1);
+        let sources = store.sources(at(4));
+        assert_eq!(sources[0].expiration_time, Some(at(5)));
+        assert!(store.sources(at(5)).is_empty());
+    }
+
+    #[test]
+    fn a_deactivated_source_expires_after_two_weeks_and_the_customer_sees_deleted() {
+        let mut store = Store::new();
+        create(&mut store, at(0));
+        call(
+            &mut store,
+            &caller(CUSTOMER, at(1)),
+            "CreateEventBus",
+            json!({"Name": NAME, "EventSourceName": NAME}),
+        )
+        .expect("bus");
+        call(
+            &mut store,
+            &caller(CUSTOMER, at(10)),
+            "DeactivateEventSource",
+            json!({"Name": NAME}),
+        )
+        .expect("deactivated");
+        let described = customer_state(&mut store, at(11));
+        assert_eq!(
+            described["ExpirationTime"].as_f64().expect("number"),
+            epoch_seconds_f64(at(10) + TWO_WEEKS)
+        );
+        assert_eq!(store.sources(at(10) + ONE_WEEK).len(), 1, "not one week");
+        assert!(store.sources(at(10) + TWO_WEEKS).is_empty());
+        assert_eq!(
+            customer_state(&mut store, at(10) + TWO_WEEKS)["State"],
+            "DELETED"
+        );
+    }
+
+    #[test]
+    fn deleting_the_matched_bus_returns_the_source_to_pending_until_it_expires() {
+        let mut store = Store::new();
+        create(&mut store, at(0));
+        let cust = caller(CUSTOMER, at(1));
+        call(
+            &mut store,
+            &cust,
+            "CreateEventBus",
+            json!({"Name": NAME, "EventSourceName": NAME}),
+        )
+        .expect("bus");
+        assert_eq!(customer_state(&mut store, at(2))["State"], "ACTIVE");
+        call(
+            &mut store,
+            &caller(CUSTOMER, at(100)),
+            "DeleteEventBus",
+            json!({"Name": NAME}),
+        )
+        .expect("bus deleted");
+        assert!(store.buses().is_empty());
+        let described = customer_state(&mut store, at(101));
+        assert_eq!(described["State"], "PENDING");
+        assert_eq!(
+            described["ExpirationTime"].as_f64().expect("number"),
+            epoch_seconds_f64(at(100) + TWO_WEEKS)
+        );
+        let err = call(
+            &mut store,
+            &caller(CUSTOMER, at(102)),
+            "ActivateEventSource",
+            json!({"Name": NAME}),
+        )
+        .expect_err("no bus any more");
+        assert_eq!(err.code, "InvalidStateException");
+        // A missing bus is no error (the model lists no ResourceNotFoundException).
+        call(
+            &mut store,
+            &caller(CUSTOMER, at(103)),
+            "DeleteEventBus",
+            json!({"Name": NAME}),
+        )
+        .expect("idempotent");
+        let err = call(
+            &mut store,
+            &caller(CUSTOMER, at(103)),
+            "DeleteEventBus",
+            json!({"Name": "default"}),
+        )
+        .expect_err("default");
+        assert_eq!(err.code, "ValidationException");
+        // Expired: gone for the partner, and the customer has no bus to see it DELETED.
+        assert!(store.sources(at(100) + TWO_WEEKS).is_empty());
+        let err = call(
+            &mut store,
+            &caller(CUSTOMER, at(100) + TWO_WEEKS),
+            "DescribeEventSource",
+            json!({"Name": NAME}),
+        )
+        .expect_err("gone");
+        assert_eq!(err.code, "ResourceNotFoundException");
+    }
+
+    #[test]
+    fn another_accounts_bus_deletion_leaves_the_source_alone() {
+        let mut store = Store::new();
+        create(&mut store, at(0));
+        assert_eq!(store.activate(NAME, None, at(1)), 1);
+        call(
+            &mut store,
+            &caller(OTHER, at(2)),
+            "DeleteEventBus",
+            json!({"Name": NAME}),
+        )
+        .expect("no such bus in OTHER: no-op");
+        assert_eq!(customer_state(&mut store, at(3))["State"], "ACTIVE");
+        assert_eq!(
+            store.delete_bus(NAME, Some("us-east-1"), at(4), TWO_WEEKS),
+            0
+        );
+        assert_eq!(store.delete_bus(NAME, None, at(5), TWO_WEEKS), 1);
+        let described = customer_state(&mut store, at(6));
+        assert_eq!(described["State"], "PENDING");
+        assert_eq!(
+            described["ExpirationTime"].as_f64().expect("number"),
+            epoch_seconds_f64(at(5) + TWO_WEEKS)
+        );
     }
 
     #[test]

@@ -32,8 +32,8 @@ async fn create_describe_list_activate_deactivate_delete() {
     let creation = entry.creation_time().expect("creation time").as_secs_f64();
     let expiration = entry.expiration_time().expect("expiration").as_secs_f64();
     assert!(
-        (expiration - creation - 14.0 * 24.0 * 3600.0).abs() < 0.01,
-        "pending sources expire after two weeks: {creation} -> {expiration}"
+        (expiration - creation - 7.0 * 24.0 * 3600.0).abs() < 0.01,
+        "never-activated sources expire after seven days: {creation} -> {expiration}"
     );
     assert!(accounts.next_token().is_none());
 

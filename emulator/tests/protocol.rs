@@ -279,7 +279,8 @@ async fn admin_api_state_and_out_of_band_actions() {
     let config = admin_get(&emu, "config").await.json();
     assert_eq!(config["region"], "eu-west-1");
     assert_eq!(config["partner_account"], PARTNER);
-    assert_eq!(config["pending_expiration_secs"], 14.0 * 24.0 * 3600.0);
+    assert_eq!(config["pending_expiration_secs"], 7.0 * 24.0 * 3600.0);
+    assert_eq!(config["deactivated_expiration_secs"], 14.0 * 24.0 * 3600.0);
 
     let state = admin_get(&emu, "state").await.json();
     let source = &state["sources"][0];

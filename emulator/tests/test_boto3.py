@@ -34,10 +34,9 @@ def emulator_binary() -> str:
     return str(target / "debug" / "eventbridge-partner-emulator")
 
 
-@pytest.fixture(scope="module")
-def endpoint():
+def run_emulator(*flags):
     proc = subprocess.Popen(
-        [emulator_binary(), "--region", REGION],
+        [emulator_binary(), "--region", REGION, *flags],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,
@@ -58,6 +57,17 @@ def endpoint():
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def endpoint():
+    yield from run_emulator()
+
+
+@pytest.fixture(scope="module")
+def short_lived():
+    """An emulator whose pending sources expire after 1 s, or 2 s after a deactivation."""
+    yield from run_emulator("--pending-expiration-secs", "1", "--deactivated-expiration-secs", "2")
 
 
 def client(endpoint, access_key_id="AKIDPARTNEREXAMPLE"):
@@ -103,7 +113,7 @@ def test_create_describe_and_already_exists(endpoint):
     assert entry["Account"] == CUSTOMER
     assert entry["State"] == "PENDING"
     assert isinstance(entry["CreationTime"], datetime.datetime)
-    assert entry["ExpirationTime"] - entry["CreationTime"] == datetime.timedelta(days=14)
+    assert entry["ExpirationTime"] - entry["CreationTime"] == datetime.timedelta(days=7)
 
     with pytest.raises(events.exceptions.ResourceAlreadyExistsException) as excinfo:
         events.create_partner_event_source(Name=NAME, Account=CUSTOMER)
@@ -157,3 +167,76 @@ def test_injected_faults_reach_boto3(endpoint):
     calls = admin(endpoint, "calls")["DescribePartnerEventSource"]["outcomes"]
     assert calls["ThrottlingException"] == 1
     assert calls["InternalException"] == 1
+
+
+def test_default_expiration_periods(endpoint):
+    config = admin(endpoint, "config")
+    assert config["pending_expiration_secs"] == 7 * 24 * 3600
+    assert config["deactivated_expiration_secs"] == 14 * 24 * 3600
+
+
+def test_never_activated_source_expires(short_lived):
+    events = client(short_lived)
+    name = "aws.partner/acme.com/boto-never/orders"
+    events.create_partner_event_source(Name=name, Account=CUSTOMER)
+    [entry] = events.list_partner_event_source_accounts(EventSourceName=name)["PartnerEventSourceAccounts"]
+    assert entry["ExpirationTime"] - entry["CreationTime"] == datetime.timedelta(seconds=1)
+    time.sleep(1.2)
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.describe_partner_event_source(Name=name)
+    listed = events.list_partner_event_sources(NamePrefix="aws.partner/acme.com/boto-never/")
+    assert listed["PartnerEventSources"] == []
+
+
+def test_deleting_the_bus_returns_the_source_to_pending_until_it_expires(short_lived):
+    events = client(short_lived)
+    customer = client(short_lived, CUSTOMER)
+    name = "aws.partner/acme.com/boto-bus/orders"
+    events.create_partner_event_source(Name=name, Account=CUSTOMER)
+    customer.create_event_bus(Name=name, EventSourceName=name)
+    assert customer.describe_event_source(Name=name)["State"] == "ACTIVE"
+
+    before = datetime.datetime.now(datetime.timezone.utc)
+    customer.delete_event_bus(Name=name)
+    seen = customer.describe_event_source(Name=name)
+    assert seen["State"] == "PENDING"
+    assert seen["ExpirationTime"] >= before + datetime.timedelta(seconds=1.9)
+    with pytest.raises(customer.exceptions.InvalidStateException):
+        customer.activate_event_source(Name=name)
+    customer.delete_event_bus(Name=name)  # a missing bus is no error
+    with pytest.raises(ClientError) as excinfo:
+        customer.delete_event_bus(Name="default")
+    assert error_of(excinfo)["Code"] == "ValidationException"
+
+    time.sleep(2.2)
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.list_partner_event_source_accounts(EventSourceName=name)
+    with pytest.raises(customer.exceptions.ResourceNotFoundException):
+        customer.describe_event_source(Name=name)
+
+
+def test_deactivated_source_expires_and_the_customer_sees_it_deleted(short_lived):
+    events = client(short_lived)
+    customer = client(short_lived, CUSTOMER)
+    name = "aws.partner/acme.com/boto-deactivated/orders"
+    events.create_partner_event_source(Name=name, Account=CUSTOMER)
+    customer.create_event_bus(Name=name, EventSourceName=name)
+    customer.deactivate_event_source(Name=name)
+    assert customer.describe_event_source(Name=name)["State"] == "PENDING"
+    time.sleep(2.2)
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.describe_partner_event_source(Name=name)
+    assert customer.describe_event_source(Name=name)["State"] == "DELETED"
+
+
+def test_admin_delete_bus_and_expire_shortcuts(endpoint):
+    events = client(endpoint)
+    name = "aws.partner/acme.com/boto-admin/orders"
+    events.create_partner_event_source(Name=name, Account=CUSTOMER)
+    admin(endpoint, "sources/activate", {"name": name})
+    assert admin(endpoint, "sources/delete-bus", {"name": name})["affected"] == 1
+    [entry] = events.list_partner_event_source_accounts(EventSourceName=name)["PartnerEventSourceAccounts"]
+    assert entry["State"] == "PENDING"
+    admin(endpoint, "sources/expire", {"name": name})
+    with pytest.raises(events.exceptions.ResourceNotFoundException):
+        events.describe_partner_event_source(Name=name)
