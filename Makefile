@@ -2,7 +2,8 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test unit e2e lint fmt crds tools controlplane demo bench python-deps clean-cache
+.PHONY: all build test unit e2e lint fmt crds tools controlplane demo bench python-deps clean-cache \
+	image image-test upgrade-test
 
 all: build
 
@@ -10,10 +11,12 @@ all: build
 build:
 	$(CARGO) build --workspace --bins
 
-## crds: regenerate the CRD from the Rust types (the chart carries the same file)
+## crds: regenerate the CRD from the Rust types; the chart carries the same file in files/crds/
+## (rendered by templates/crds.yaml, so upgrades apply it) and deploy/operator.yaml includes it
 crds:
 	$(CARGO) run -q --bin eventbridge-partner-operator -- crd > crds/partnereventsources.eventbridgepartner.dev.yaml
-	cp crds/partnereventsources.eventbridgepartner.dev.yaml charts/eventbridge-partner-operator/crds/
+	cp crds/*.yaml charts/eventbridge-partner-operator/files/crds/
+	hack/render-deploy.sh
 
 ## tools: helm, kubeconform and friends at pinned versions into target/tools/bin
 tools:
@@ -22,6 +25,19 @@ tools:
 ## controlplane: kube-apiserver + etcd and the matching kubectl, built once into .cache/
 controlplane:
 	hack/controlplane.sh build
+
+## image: the operator image from the unchanged Dockerfile with rootful podman; stand-in base
+## images made from Debian packages once (docs/image.md)
+image:
+	hack/image.sh
+
+## image-test: the built image run as the chart's pod, against the control plane and the emulator
+image-test: controlplane tools
+	$(CARGO) test --test image -- --nocapture
+
+## upgrade-test: helm upgrade and kubectl apply from the chart and manifest of commit 0b73c28
+upgrade-test: controlplane tools
+	$(CARGO) test --test upgrade -- --nocapture
 
 ## lint: formatting and clippy, warnings are errors
 lint:
@@ -42,10 +58,10 @@ e2e: controlplane
 python-deps:
 	python3 -m pip install --quiet --disable-pip-version-check boto3 pytest
 
-## test: everything CI runs
+## test: everything CI runs (TEST_ARGS: extra libtest args, e.g. --skip NAME)
 test: controlplane tools python-deps lint
 	$(CARGO) build --workspace --bins
-	$(CARGO) test --workspace -- --nocapture
+	$(CARGO) test --workspace -- --nocapture $(TEST_ARGS)
 	python3 -m pytest -q emulator/tests
 
 ## demo: control plane, emulator and operator, with the example applied; Ctrl-C stops it all

@@ -55,22 +55,41 @@ fn helm_lint_is_clean_with_every_values_file() {
 
 #[test]
 fn chart_crd_is_the_generated_crd() {
-    let generated = crd_path();
-    let in_chart = chart().join("crds").join(CRD_FILE);
-    let generated = std::fs::read(&generated)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", generated.display()));
+    // The chart renders its CRDs from files/crds/ (templates/crds.yaml) so that `helm
+    // upgrade` applies them; Helm's crds/ dir, which upgrades never touch, is gone.
+    let generated_path = crd_path();
+    let in_chart = chart().join("files/crds").join(CRD_FILE);
+    let generated = std::fs::read(&generated_path)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", generated_path.display()));
     let copy =
         std::fs::read(&in_chart).unwrap_or_else(|e| panic!("reading {}: {e}", in_chart.display()));
     assert!(
         generated == copy,
-        "{} differs from crds/{CRD_FILE}; copy it: cp crds/{CRD_FILE} {CHART}/crds/",
+        "{} differs from crds/{CRD_FILE}; copy it (make crds): cp crds/{CRD_FILE} {CHART}/files/crds/",
         in_chart.display()
     );
-    let entries: Vec<_> = std::fs::read_dir(chart().join("crds"))
-        .expect("the chart has a crds/ dir")
+    let entries: Vec<_> = std::fs::read_dir(chart().join("files/crds"))
+        .expect("the chart has a files/crds/ dir")
         .map(|entry| entry.expect("dir entry").file_name())
         .collect();
     assert_eq!(entries, [CRD_FILE], "the chart ships exactly the one CRD");
+    assert!(
+        !chart().join("crds").exists(),
+        "Helm installs crds/ once and never upgrades it: the CRDs live in files/crds/"
+    );
+
+    // Rendered: the generated CRD, kept on uninstall; none with crds.install=false.
+    let generated: Value = serde_yaml::from_slice(&generated).expect("the generated CRD is YAML");
+    let docs = Render::new().docs();
+    let rendered = one_of_kind(&docs, "CustomResourceDefinition");
+    assert_eq!(rendered["spec"], generated["spec"]);
+    assert_eq!(rendered["metadata"]["name"], generated["metadata"]["name"]);
+    assert_eq!(
+        rendered["metadata"]["annotations"]["helm.sh/resource-policy"],
+        json!("keep")
+    );
+    let docs = Render::new().set("crds.install=false").docs();
+    assert!(of_kind(&docs, "CustomResourceDefinition").is_empty());
 }
 
 #[test]

@@ -5,6 +5,7 @@ pub mod chart;
 pub mod command;
 pub mod controlplane;
 pub mod operator;
+pub mod podman;
 pub mod rbac;
 pub mod repo;
 pub mod scenario;

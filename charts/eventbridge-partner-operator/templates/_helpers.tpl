@@ -80,3 +80,15 @@ Stops rendering on combinations that would run a broken operator.
 {{- fail "replicas > 1 needs leaderElection.enabled: without it every replica would reconcile the same objects" }}
 {{- end }}
 {{- end }}
+
+{{/*
+Labels on the CRDs: those of every resource without the release instance, since a CRD is
+shared by the whole cluster.
+*/}}
+{{- define "ebpo.crdLabels" -}}
+helm.sh/chart: {{ include "ebpo.chart" . }}
+app.kubernetes.io/name: {{ include "ebpo.name" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/part-of: eventbridge-partner-operator
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
