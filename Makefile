@@ -27,9 +27,9 @@ controlplane:
 	hack/controlplane.sh build
 
 ## image: the operator image from the unchanged Dockerfile with rootful podman; stand-in base
-## images made from Debian packages once (docs/image.md)
+## images made from Debian packages once (docs/image.md). IMAGE_FLAGS=--committed builds HEAD.
 image:
-	hack/image.sh
+	hack/image.sh $(IMAGE_FLAGS)
 
 ## image-test: the built image run as the chart's pod, against the control plane and the emulator
 image-test: controlplane tools

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Builds the operator image from the project's Dockerfile, unchanged, with rootful podman.
 #
-#   hack/image.sh          stand-in base images if missing, then the Dockerfile (make image)
-#   hack/image.sh bases    only the stand-in base images
-#   hack/image.sh name     prints the image reference the build tags
+#   hack/image.sh              stand-in base images if missing, then the Dockerfile (make image)
+#   hack/image.sh --committed  the same, from the committed tree (git archive HEAD) instead of
+#                              the work tree, e.g. while uncommitted work does not build
+#   hack/image.sh bases        only the stand-in base images
+#   hack/image.sh name         prints the image reference the build tags
 #
 # No container registry is reachable from the project's machines, so the two images the
 # Dockerfile starts FROM are made here from Debian's packages and tagged with the upstream
@@ -63,7 +65,7 @@ phase() {
 }
 end_phase() {
 	if [[ -n "$phase_name" ]]; then
-		timings+=("$(printf '%-44s %5ss' "$phase_name" "$((SECONDS - phase_started))")")
+		timings+=("$(printf '%-58s %5ss' "$phase_name" "$((SECONDS - phase_started))")")
 		phase_name=""
 	fi
 }
@@ -253,29 +255,58 @@ bases() {
 	end_phase
 }
 
+# Reads podman build's output, passes it on to stderr, and appends the time of each stage
+# ("[n/m] STEP 1/k: FROM ...") to the file $1.
+stage_times() {
+	local file="$1" line stage="" started=$SECONDS
+	while IFS= read -r line; do
+		printf '%s\n' "$line" >&2
+		if [[ "$line" =~ ^\[([0-9]+)/([0-9]+)\]\ STEP\ 1/[0-9]+:\ FROM\ (.*)$ ]]; then
+			if [[ -n "$stage" ]]; then
+				printf '%-56s %5ss\n' "$stage" "$((SECONDS - started))" >>"$file"
+			fi
+			stage="stage ${BASH_REMATCH[1]}/${BASH_REMATCH[2]} (${BASH_REMATCH[3]})"
+			started=$SECONDS
+		fi
+	done
+	if [[ -n "$stage" ]]; then
+		printf '%-56s %5ss\n' "$stage" "$((SECONDS - started))" >>"$file"
+	fi
+}
+
 image() {
-	local size
-	phase "builder stage (cargo build --release)"
-	# The network is the host's: cargo fetches crates from crates.io.
+	local size stages context="$root" committed=""
+	stages="$(mktemp)"
+	if [[ "${1:-}" == --committed ]]; then
+		committed="$(mktemp -d)"
+		git archive --format=tar HEAD | tar -x -C "$committed"
+		context="$committed"
+		say "building the committed tree ($(git rev-parse --short HEAD))"
+	fi
+	phase "podman build (the Dockerfile)"
+	# One build of the context as it is now; the network is the host's, so cargo in the
+	# builder stage fetches crates from crates.io.
 	nice -n 10 podman build --pull=never --network host --layers \
-		--target builder -t "$IMAGE-builder" -f Dockerfile . >&2
-	phase "runtime stage and tag"
-	nice -n 10 podman build --pull=never --network host --layers \
-		-t "$IMAGE" -f Dockerfile . >&2
+		-t "$IMAGE" -f "$context/Dockerfile" "$context" 2>&1 | stage_times "$stages"
 	end_phase
-	podman image rm "$IMAGE-builder" >/dev/null 2>&1 || true
+	if [[ -n "$committed" ]]; then
+		rm -rf "$committed"
+	fi
+	while IFS= read -r line; do
+		timings+=("  $line")
+	done <"$stages"
+	rm -f "$stages"
 	size="$(podman image inspect --format '{{.Size}}' "$IMAGE")"
 	mkdir -p target/image
 	{
 		echo "image=$IMAGE"
 		echo "size_bytes=$size"
 		echo "id=$(podman image inspect --format '{{.Id}}' "$IMAGE")"
+		printf 'phase=%s\n' "${timings[@]}"
 	} >target/image/summary.env
 	say "phases:"
 	printf '  %s\n' "${timings[@]}" >&2
 	say "$IMAGE: $(awk -v s="$size" 'BEGIN { printf "%.1f MB (%d bytes)", s / 1e6, s }')"
-	podman image ls --format '  {{.Repository}}:{{.Tag}}  {{.Size}}' \
-		--filter "reference=$IMAGE" >&2
 }
 
 main() {
@@ -283,11 +314,12 @@ main() {
 	ensure_packages
 	end_phase
 	bases
-	image
+	image "$@"
 }
 
 case "${1:-build}" in
 build) main ;;
+--committed) main --committed ;;
 bases)
 	ensure_packages
 	bases
@@ -295,7 +327,7 @@ bases)
 	;;
 name) echo "$IMAGE" ;;
 *)
-	echo "usage: $0 [build|bases|name]" >&2
+	echo "usage: $0 [build|--committed|bases|name]" >&2
 	exit 2
 	;;
 esac
