@@ -16,8 +16,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::faults::ScriptedError;
-use crate::model::Model;
-use crate::shared::Shared;
+use crate::identity::Role;
+use crate::shared::{Shared, is_known_operation, known_operations};
 
 type AppState = State<Arc<Shared>>;
 
@@ -37,6 +37,8 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/sources/activate", post(activate_source))
         .route("/sources/deactivate", post(deactivate_source))
         .route("/sources/delete-bus", post(delete_bus))
+        .route("/roles", get(roles).post(add_role))
+        .route("/roles/delete", post(remove_role))
         .route("/reset", post(reset))
 }
 
@@ -68,15 +70,12 @@ fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, String> {
 }
 
 fn known_operation(operation: &str) -> Result<(), String> {
-    if Model::get().has_operation(operation) {
+    if is_known_operation(operation) {
         Ok(())
     } else {
         Err(format!(
             "unknown operation {operation:?}; known: {}",
-            Model::get()
-                .operation_names()
-                .collect::<Vec<_>>()
-                .join(", ")
+            known_operations().join(", ")
         ))
     }
 }
@@ -90,7 +89,7 @@ async fn config(State(shared): AppState) -> Response {
             "partner_account": shared.config.partner_account,
             "pending_expiration_secs": expirations.pending.as_secs_f64(),
             "deactivated_expiration_secs": expirations.deactivated.as_secs_f64(),
-            "operations": Model::get().operation_names().collect::<Vec<_>>(),
+            "operations": known_operations(),
         }),
     )
 }
@@ -388,6 +387,89 @@ async fn deactivate_source(State(shared): AppState, body: Bytes) -> Response {
         s.store()
             .deactivate(name, region, SystemTime::now(), period)
     })
+}
+
+async fn roles(State(shared): AppState) -> Response {
+    let identities = shared.identities();
+    let roles: Vec<Value> = identities
+        .roles()
+        .into_iter()
+        .map(|role| {
+            let account = role.account().map(str::to_owned);
+            let mut v = json!(role);
+            v["account"] = json!(account);
+            v
+        })
+        .collect();
+    respond(
+        StatusCode::OK,
+        json!({ "roles": roles, "sessions": identities.sessions() }),
+    )
+}
+
+#[derive(Deserialize)]
+struct AddRole {
+    arn: String,
+    #[serde(default)]
+    external_id: Option<String>,
+    #[serde(default)]
+    max_session_duration_secs: Option<f64>,
+    #[serde(default = "yes")]
+    assumable: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn add_role(State(shared): AppState, body: Bytes) -> Response {
+    let req: AddRole = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let max_session_duration = match req
+        .max_session_duration_secs
+        .map(Duration::try_from_secs_f64)
+        .transpose()
+    {
+        Ok(max) => max,
+        Err(_) => return bad_request("max_session_duration_secs must be a finite number >= 0"),
+    };
+    let role = Role {
+        arn: req.arn,
+        external_id: req.external_id,
+        max_session_duration,
+        assumable: req.assumable,
+    };
+    let account = role.account().map(str::to_owned);
+    let arn = role.arn.clone();
+    if let Err(e) = shared.identities().add_role(role) {
+        return bad_request(e);
+    }
+    shared.changed();
+    respond(StatusCode::OK, json!({ "arn": arn, "account": account }))
+}
+
+#[derive(Deserialize)]
+struct RemoveRole {
+    arn: String,
+}
+
+async fn remove_role(State(shared): AppState, body: Bytes) -> Response {
+    let req: RemoveRole = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    let removed = shared.identities().remove_role(&req.arn);
+    shared.changed();
+    if removed {
+        respond(StatusCode::OK, json!({ "arn": req.arn }))
+    } else {
+        respond(
+            StatusCode::NOT_FOUND,
+            json!({ "error": format!("no role {:?}", req.arn) }),
+        )
+    }
 }
 
 async fn reset(State(shared): AppState) -> Response {

@@ -63,7 +63,8 @@ impl ApiError {
 ///
 /// Server faults (the model's `"fault": true` shapes and the common
 /// `InternalFailure`) are 500, `ServiceUnavailable` is 503, the common auth
-/// errors documented as 403 are 403, and every other client error of a JSON
+/// errors documented as 403 (and STS's `AccessDenied` and `ExpiredToken`)
+/// are 403, and every other client error of a JSON
 /// protocol service — including `ThrottlingException` and
 /// `AccessDeniedException` — is 400.
 pub(crate) fn default_status(code: &str) -> u16 {
@@ -73,7 +74,9 @@ pub(crate) fn default_status(code: &str) -> u16 {
         "MissingAuthenticationTokenException"
         | "MissingAuthenticationToken"
         | "InvalidClientTokenId"
-        | "OptInRequired" => 403,
+        | "OptInRequired"
+        | "AccessDenied"
+        | "ExpiredToken" => 403,
         c if Model::get().is_fault(c) => 500,
         _ => 400,
     }

@@ -20,12 +20,14 @@ mod admin;
 mod config;
 mod error;
 mod faults;
+mod identity;
 mod model;
 mod pagination;
 mod server;
 mod shared;
 mod sigv4;
 mod store;
+mod sts;
 mod wire;
 
 use std::net::SocketAddr;
@@ -37,9 +39,9 @@ use tokio::task::JoinHandle;
 
 pub use config::{Config, DEFAULT_DEACTIVATED_EXPIRATION, DEFAULT_PENDING_EXPIRATION};
 pub use faults::{OUTCOME_OK, ScriptedError};
+pub use identity::{DEFAULT_SESSION_DURATION, Role, SessionSnapshot};
 pub use store::{BusSnapshot, SourceSnapshot, SourceState};
 
-use model::Model;
 use shared::Shared;
 
 /// A running emulator. Dropping it (or [`Emulator::shutdown`]) stops the server.
@@ -265,7 +267,38 @@ impl Emulator {
         self.mutate(|store| store.deactivate(name, None, SystemTime::now(), period))
     }
 
-    /// Forgets all sources, buses, faults and call counts.
+    /// Registers an IAM role that `AssumeRole` hands out credentials for
+    /// (replacing one with the same ARN). Calls signed with those credentials
+    /// act as the role's account.
+    ///
+    /// # Panics
+    /// If the ARN is not an IAM role ARN (`arn:aws:iam::<12 digits>:role/<name>`).
+    pub fn add_role(&self, role: Role) {
+        if let Err(e) = self.shared.identities().add_role(role) {
+            panic!("{e}");
+        }
+        self.shared.changed();
+    }
+
+    /// Forgets a role; credentials already handed out work until they expire.
+    /// Returns whether it was registered.
+    pub fn remove_role(&self, arn: &str) -> bool {
+        let removed = self.shared.identities().remove_role(arn);
+        self.shared.changed();
+        removed
+    }
+
+    /// Every registered role, by ARN.
+    pub fn roles(&self) -> Vec<Role> {
+        self.shared.identities().roles()
+    }
+
+    /// Every set of credentials `AssumeRole` handed out (expired ones too).
+    pub fn sessions(&self) -> Vec<SessionSnapshot> {
+        self.shared.identities().sessions()
+    }
+
+    /// Forgets all sources, buses, roles, sessions, faults and call counts.
     pub fn reset(&self) {
         self.shared.reset();
     }
@@ -328,15 +361,12 @@ impl Drop for Emulator {
     }
 }
 
-/// Fails loudly on operation names outside the model: a typo in a test would
-/// otherwise inject a fault no request ever meets.
+/// Fails loudly on operation names the emulator does not serve: a typo in a
+/// test would otherwise inject a fault no request ever meets.
 fn known(operation: &str) {
     assert!(
-        Model::get().has_operation(operation),
-        "unknown EventBridge operation {operation:?}; known: {}",
-        Model::get()
-            .operation_names()
-            .collect::<Vec<_>>()
-            .join(", ")
+        shared::is_known_operation(operation),
+        "unknown EventBridge operation {operation:?} (nor an STS one the emulator serves); known: {}",
+        shared::known_operations().join(", ")
     );
 }

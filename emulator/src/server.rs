@@ -18,11 +18,18 @@ use axum::response::Response;
 use crate::admin;
 use crate::error::ApiError;
 use crate::faults::{Admission, OUTCOME_OK};
+use crate::identity::CredentialError;
 use crate::model::Model;
 use crate::shared::Shared;
 use crate::sigv4;
 use crate::store::Caller;
+use crate::sts;
 use crate::wire;
+
+/// AWS's message for temporary credentials past their expiration.
+const EXPIRED_TOKEN: &str = "The security token included in the request is expired";
+/// AWS's message for temporary credentials without their session token.
+const INVALID_TOKEN: &str = "The security token included in the request is invalid.";
 
 /// The router: the admin API under `/_emulator/`, the AWS API everywhere else.
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
@@ -46,6 +53,9 @@ async fn aws_request(
             ..ApiError::unknown_operation(format!("No operation at {method} {}", uri.path()))
         };
         return wire::error_response(&err, &request_id);
+    }
+    if sts::is_sts_request(&headers) {
+        return sts_request(&shared, &headers, &body, &request_id).await;
     }
     let operation = match wire::operation_from_target(&headers) {
         Ok(op) => op,
@@ -74,6 +84,58 @@ async fn aws_request(
     }
 }
 
+/// Serves an STS request: action, SigV4 (scoped to `sts`), credentials,
+/// faults, then the action; latency after it, as for EventBridge.
+async fn sts_request(
+    shared: &Shared,
+    headers: &HeaderMap,
+    body: &[u8],
+    request_id: &str,
+) -> Response {
+    let form = sts::Form::parse(body);
+    let action = match form.action() {
+        Ok(action) => action,
+        Err(err) => {
+            tracing::info!(%request_id, code = %err.code, "rejected STS request without a known action");
+            return sts::error_response(&err, request_id);
+        }
+    };
+    let now = SystemTime::now();
+    let result = (|| {
+        let credential = sigv4::authenticate(headers, now, "sts").map_err(sts::query_error)?;
+        let caller = shared
+            .principal(&credential.access_key_id, headers, now)
+            .map_err(|e| match e {
+                CredentialError::Expired => ApiError::new("ExpiredToken", EXPIRED_TOKEN),
+                CredentialError::InvalidToken => {
+                    ApiError::new("InvalidClientTokenId", INVALID_TOKEN)
+                }
+            })?;
+        if let Admission::Fail(err) = shared.faults().admit(action, Instant::now()) {
+            return Err(err);
+        }
+        sts::handle(action, &form, &caller, &mut shared.identities(), now)
+            .map(|result| (result, caller.account))
+    })();
+    let outcome = match &result {
+        Ok(_) => OUTCOME_OK,
+        Err(e) => e.code.as_str(),
+    };
+    shared.calls().record(action, outcome);
+    shared.changed();
+    let account = result.as_ref().map_or("", |(_, account)| account.as_str());
+    tracing::info!(%request_id, operation = %action, %account, %outcome, "served");
+
+    let latency = shared.faults().latency(action);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    match result {
+        Ok((xml, _)) => sts::ok_response(action, &xml, request_id),
+        Err(err) => sts::error_response(&err, request_id),
+    }
+}
+
 /// Runs one request to its result; also returns the caller's account and region for the log.
 fn serve(
     shared: &Shared,
@@ -85,12 +147,22 @@ fn serve(
     if let Err(err) = wire::check_content_type(headers) {
         return (Err(err), String::new(), String::new());
     }
-    let credential = match sigv4::authenticate(headers, now) {
+    let credential = match sigv4::authenticate(headers, now, "events") {
         Ok(c) => c,
         Err(err) => return (Err(err), String::new(), String::new()),
     };
-    let account = caller_account(&credential.access_key_id, &shared.config.partner_account);
     let region = credential.region;
+    let account = match shared.principal(&credential.access_key_id, headers, now) {
+        Ok(principal) => principal.account,
+        Err(CredentialError::Expired) => {
+            let err = ApiError::new("ExpiredTokenException", EXPIRED_TOKEN);
+            return (Err(err), String::new(), region);
+        }
+        Err(CredentialError::InvalidToken) => {
+            let err = ApiError::new("UnrecognizedClientException", INVALID_TOKEN);
+            return (Err(err), String::new(), region);
+        }
+    };
 
     let result = (|| {
         if let Admission::Fail(err) = shared.faults().admit(operation, Instant::now()) {
@@ -107,35 +179,4 @@ fn serve(
         shared.store().handle(operation, &caller, &input)
     })();
     (result, account, region)
-}
-
-/// The calling account: the access key id when it is an account id (12
-/// digits), so tests can act as any customer; otherwise the partner.
-fn caller_account(access_key_id: &str, partner_account: &str) -> String {
-    if access_key_id.len() == 12 && access_key_id.bytes().all(|b| b.is_ascii_digit()) {
-        access_key_id.to_owned()
-    } else {
-        partner_account.to_owned()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn caller_is_the_key_when_it_is_an_account_id() {
-        assert_eq!(
-            caller_account("222222222222", "111111111111"),
-            "222222222222"
-        );
-        assert_eq!(
-            caller_account("AKIDEXAMPLE", "111111111111"),
-            "111111111111"
-        );
-        assert_eq!(
-            caller_account("2222222222222", "111111111111"),
-            "111111111111"
-        );
-    }
 }

@@ -1,6 +1,6 @@
 //! The state the listener, the admin API and the library handle share: the
-//! configuration, the service state, faults, call counts and change
-//! notifications.
+//! configuration, the service state, roles and sessions, faults, call counts
+//! and change notifications.
 
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
@@ -8,6 +8,8 @@ use tokio::sync::watch;
 
 use crate::config::Config;
 use crate::faults::{CallCounts, Faults};
+use crate::identity::{CredentialError, Identities, Principal};
+use crate::model::Model;
 use crate::store::{Expirations, Store};
 use crate::wire::RequestIds;
 
@@ -17,6 +19,7 @@ pub(crate) struct Shared {
     pub config: Config,
     store: Mutex<Store>,
     faults: Mutex<Faults>,
+    identities: Mutex<Identities>,
     calls: Mutex<CallCounts>,
     pub(crate) request_ids: RequestIds,
     /// The expiration periods in force: the configured ones until a test
@@ -43,6 +46,7 @@ impl Shared {
             config,
             store: Mutex::new(Store::new()),
             faults: Mutex::new(Faults::default()),
+            identities: Mutex::new(Identities::new()),
             calls: Mutex::new(CallCounts::default()),
             request_ids: RequestIds::new(),
             changes: watch::channel(0).0,
@@ -63,6 +67,25 @@ impl Shared {
 
     pub(crate) fn store(&self) -> MutexGuard<'_, Store> {
         lock(&self.store)
+    }
+
+    pub(crate) fn identities(&self) -> MutexGuard<'_, Identities> {
+        lock(&self.identities)
+    }
+
+    /// Whom a request signed with `access_key_id` acts as (its session token,
+    /// if any, is the `X-Amz-Security-Token` header).
+    pub(crate) fn principal(
+        &self,
+        access_key_id: &str,
+        headers: &axum::http::HeaderMap,
+        now: std::time::SystemTime,
+    ) -> Result<Principal, CredentialError> {
+        let token = headers
+            .get("x-amz-security-token")
+            .and_then(|v| v.to_str().ok());
+        self.identities()
+            .principal(access_key_id, token, now, &self.config.partner_account)
     }
 
     pub(crate) fn faults(&self) -> MutexGuard<'_, Faults> {
@@ -86,8 +109,23 @@ impl Shared {
     /// Forgets all state, faults and call counts.
     pub(crate) fn reset(&self) {
         *self.store() = Store::new();
+        *self.identities() = Identities::new();
         self.faults().clear(None);
         *self.calls() = CallCounts::default();
         self.changed();
     }
+}
+
+/// Whether faults can be injected for `operation`: an operation of the
+/// EventBridge model or one of the STS operations the emulator serves.
+pub(crate) fn is_known_operation(operation: &str) -> bool {
+    Model::get().has_operation(operation) || crate::sts::OPERATIONS.contains(&operation)
+}
+
+/// Every operation [`is_known_operation`] accepts, sorted.
+pub(crate) fn known_operations() -> Vec<&'static str> {
+    let mut all: Vec<&'static str> = Model::get().operation_names().collect();
+    all.extend(crate::sts::OPERATIONS);
+    all.sort_unstable();
+    all
 }

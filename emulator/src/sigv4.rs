@@ -1,7 +1,8 @@
 //! SigV4 `Authorization` header checks.
 //!
 //! The emulator holds no secrets, so it accepts any signature; it still
-//! insists on a well-formed SigV4 header scoped to the `events` service and
+//! insists on a well-formed SigV4 header scoped to the service being called
+//! (`events`, or `sts` for the STS side) and
 //! a request date within AWS's 15-minute window, answering with the errors
 //! AWS gives when those are wrong. The access key id and region of the
 //! credential scope are what the rest of the emulator uses.
@@ -14,8 +15,6 @@ use crate::error::ApiError;
 
 /// The signing algorithm AWS SigV4 header authentication uses.
 const ALGORITHM: &str = "AWS4-HMAC-SHA256";
-/// The service name in the credential scope.
-const SERVICE: &str = "events";
 /// How far a request's date may be from the server clock.
 const MAX_SKEW: Duration = Duration::from_secs(15 * 60);
 
@@ -28,8 +27,22 @@ pub(crate) struct Credential {
     pub region: String,
 }
 
-/// Checks the request's SigV4 header and returns its credential scope.
-pub(crate) fn authenticate(headers: &HeaderMap, now: SystemTime) -> Result<Credential, ApiError> {
+/// The service of the request's credential scope, if it has a readable one.
+pub(crate) fn scope_service(headers: &HeaderMap) -> Option<String> {
+    let auth = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let credential = auth
+        .split([' ', ','])
+        .find_map(|part| part.trim().strip_prefix("Credential="))?;
+    credential.split('/').nth(3).map(str::to_owned)
+}
+
+/// Checks the request's SigV4 header, which must be scoped to `service`, and
+/// returns its credential scope.
+pub(crate) fn authenticate(
+    headers: &HeaderMap,
+    now: SystemTime,
+    service: &str,
+) -> Result<Credential, ApiError> {
     let Some(auth) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::new(
             "MissingAuthenticationTokenException",
@@ -91,7 +104,14 @@ pub(crate) fn authenticate(headers: &HeaderMap, now: SystemTime) -> Result<Crede
     let (credential, signed_headers) = (credential.unwrap_or(""), signed_headers.unwrap_or(""));
 
     let scope: Vec<&str> = credential.split('/').collect();
-    let [access_key_id, scope_date, region, service, terminator] = scope[..] else {
+    let [
+        access_key_id,
+        scope_date,
+        region,
+        scoped_service,
+        terminator,
+    ] = scope[..]
+    else {
         return Err(ApiError::new(
             "IncompleteSignatureException",
             format!(
@@ -105,10 +125,10 @@ pub(crate) fn authenticate(headers: &HeaderMap, now: SystemTime) -> Result<Crede
             "The security token included in the request is invalid.",
         ));
     }
-    if service != SERVICE {
+    if scoped_service != service {
         return Err(ApiError::new(
             "InvalidSignatureException",
-            format!("Credential should be scoped to correct service: '{SERVICE}'. "),
+            format!("Credential should be scoped to correct service: '{service}'. "),
         ));
     }
     if terminator != "aws4_request" {
@@ -242,6 +262,7 @@ mod tests {
         let cred = authenticate(
             &headers(Some(GOOD), Some("20240102T030405Z")),
             at("20240102T030405Z"),
+            "events",
         )
         .expect("valid");
         assert_eq!(cred.access_key_id, "123456789012");
@@ -250,7 +271,8 @@ mod tests {
 
     #[test]
     fn missing_header_is_missing_token() {
-        let err = authenticate(&headers(None, None), SystemTime::now()).expect_err("missing");
+        let err =
+            authenticate(&headers(None, None), SystemTime::now(), "events").expect_err("missing");
         assert_eq!(err.code, "MissingAuthenticationTokenException");
         assert_eq!(err.status, 403);
     }
@@ -263,6 +285,7 @@ mod tests {
                 Some("20240102T030405Z"),
             ),
             at("20240102T030405Z"),
+            "events",
         )
         .expect_err("incomplete");
         assert_eq!(err.code, "IncompleteSignatureException");
@@ -272,11 +295,29 @@ mod tests {
     }
 
     #[test]
+    fn scope_service_is_readable_before_authentication() {
+        let h = headers(Some(&GOOD.replace("/events/", "/sts/")), None);
+        assert_eq!(scope_service(&h).as_deref(), Some("sts"));
+        assert_eq!(scope_service(&headers(None, None)), None);
+        let err = authenticate(
+            &headers(Some(GOOD), Some("20240102T030405Z")),
+            at("20240102T030405Z"),
+            "sts",
+        )
+        .expect_err("events scope on the STS side");
+        assert_eq!(
+            err.message,
+            "Credential should be scoped to correct service: 'sts'. "
+        );
+    }
+
+    #[test]
     fn scope_must_be_events() {
         let auth = GOOD.replace("/events/", "/s3/");
         let err = authenticate(
             &headers(Some(&auth), Some("20240102T030405Z")),
             at("20240102T030405Z"),
+            "events",
         )
         .expect_err("wrong service");
         assert_eq!(err.code, "InvalidSignatureException");
@@ -284,6 +325,7 @@ mod tests {
         let err = authenticate(
             &headers(Some(&auth), Some("20240102T030405Z")),
             at("20240102T030405Z"),
+            "events",
         )
         .expect_err("4 elements");
         assert_eq!(err.code, "IncompleteSignatureException");
@@ -292,13 +334,13 @@ mod tests {
     #[test]
     fn dates_outside_fifteen_minutes_are_rejected() {
         let h = headers(Some(GOOD), Some("20240102T030405Z"));
-        let err = authenticate(&h, at("20240102T032006Z")).expect_err("expired");
+        let err = authenticate(&h, at("20240102T032006Z"), "events").expect_err("expired");
         assert_eq!(
             err.message,
             "Signature expired: 20240102T030405Z is now earlier than 20240102T030506Z (20240102T032006Z - 15 min.)"
         );
-        authenticate(&h, at("20240102T031905Z")).expect("within the window");
-        let err = authenticate(&h, at("20240102T024000Z")).expect_err("future");
+        authenticate(&h, at("20240102T031905Z"), "events").expect("within the window");
+        let err = authenticate(&h, at("20240102T024000Z"), "events").expect_err("future");
         assert!(err.message.starts_with("Signature not yet current"));
     }
 

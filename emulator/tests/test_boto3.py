@@ -240,3 +240,93 @@ def test_admin_delete_bus_and_expire_shortcuts(endpoint):
     admin(endpoint, "sources/expire", {"name": name})
     with pytest.raises(events.exceptions.ResourceNotFoundException):
         events.describe_partner_event_source(Name=name)
+
+
+ROLE = "arn:aws:iam::444444444444:role/partners/acme-prod"
+
+
+def sts_client(endpoint, access_key_id="AKIDPARTNEREXAMPLE", secret="not-checked", token=None):
+    return boto3.client(
+        "sts",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=access_key_id,
+        aws_secret_access_key=secret,
+        aws_session_token=token,
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+
+
+def events_with(endpoint, creds):
+    return boto3.client(
+        "events",
+        region_name=REGION,
+        endpoint_url=endpoint,
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+        config=Config(retries={"mode": "standard", "total_max_attempts": 1}),
+    )
+
+
+def test_sts_assume_role_acts_as_the_role_account(endpoint):
+    assert admin(endpoint, "roles", {"arn": ROLE, "external_id": "tenant-acme"})["account"] == "444444444444"
+    base = sts_client(endpoint)
+    me = base.get_caller_identity()
+    assert me["Account"] == "111111111111"
+    assert me["Arn"] == "arn:aws:iam::111111111111:root"
+
+    out = base.assume_role(RoleArn=ROLE, RoleSessionName="boto", ExternalId="tenant-acme", DurationSeconds=900)
+    creds = out["Credentials"]
+    assert creds["AccessKeyId"].startswith("ASIA")
+    assert isinstance(creds["Expiration"], datetime.datetime)
+    remaining = creds["Expiration"] - datetime.datetime.now(datetime.timezone.utc)
+    assert datetime.timedelta(seconds=890) < remaining <= datetime.timedelta(seconds=901)
+    assert out["AssumedRoleUser"]["Arn"] == "arn:aws:sts::444444444444:assumed-role/acme-prod/boto"
+
+    assumed = sts_client(endpoint, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
+    me = assumed.get_caller_identity()
+    assert me["Account"] == "444444444444"
+    assert me["Arn"] == "arn:aws:sts::444444444444:assumed-role/acme-prod/boto"
+    assert me["UserId"] == out["AssumedRoleUser"]["AssumedRoleId"]
+
+    name = "aws.partner/acme.com/boto-sts/orders"
+    events_with(endpoint, creds).create_partner_event_source(Name=name, Account=CUSTOMER)
+    [source] = [s for s in admin(endpoint, "state")["sources"] if s["name"] == name]
+    assert source["partner_account"] == "444444444444"
+    with pytest.raises(ClientError) as excinfo:
+        client(endpoint).describe_partner_event_source(Name=name)
+    assert error_of(excinfo)["Code"] == "ResourceNotFoundException"
+
+
+def test_sts_access_denied_and_validation(endpoint):
+    admin(endpoint, "roles", {"arn": ROLE, "external_id": "tenant-acme"})
+    base = sts_client(endpoint)
+    for kwargs in [{}, {"ExternalId": "tenant-wrong"}]:
+        with pytest.raises(ClientError) as excinfo:
+            base.assume_role(RoleArn=ROLE, RoleSessionName="boto", **kwargs)
+        assert error_of(excinfo)["Code"] == "AccessDenied"
+        assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+    with pytest.raises(ClientError) as excinfo:
+        base.assume_role(RoleArn="arn:aws:iam::555555555555:role/nobody", RoleSessionName="boto")
+    assert error_of(excinfo)["Code"] == "AccessDenied"
+    assert "not authorized to perform: sts:AssumeRole" in error_of(excinfo)["Message"]
+    with pytest.raises(ClientError) as excinfo:
+        base.assume_role(RoleArn=ROLE, RoleSessionName="boto", ExternalId="tenant-acme", DurationSeconds=7200)
+    assert error_of(excinfo)["Code"] == "ValidationError"
+
+
+def test_sts_expired_credentials(endpoint):
+    admin(endpoint, "roles", {"arn": ROLE, "max_session_duration_secs": 1})
+    creds = sts_client(endpoint).assume_role(RoleArn=ROLE, RoleSessionName="short")["Credentials"]
+    events = events_with(endpoint, creds)
+    events.list_partner_event_sources(NamePrefix="aws.partner/acme.com/")
+    wait = (creds["Expiration"] - datetime.datetime.now(datetime.timezone.utc)).total_seconds()
+    time.sleep(max(wait, 0) + 0.1)
+    with pytest.raises(ClientError) as excinfo:
+        events.list_partner_event_sources(NamePrefix="aws.partner/acme.com/")
+    assert error_of(excinfo)["Code"] == "ExpiredTokenException"
+    with pytest.raises(ClientError) as excinfo:
+        sts_client(endpoint, creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"]).get_caller_identity()
+    assert error_of(excinfo)["Code"] == "ExpiredToken"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
