@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::budget::BudgetSettings;
 use crate::resource::DeletionPolicy;
 use crate::settings::Settings;
 
@@ -58,6 +59,13 @@ fn positive_rate(s: &str) -> Result<f64, String> {
     }
 }
 
+fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err(format!("{s:?} is not a fraction in (0, 1]")),
+    }
+}
+
 /// Settings of the controller.
 #[derive(Clone, Debug, Args)]
 pub struct RunArgs {
@@ -92,6 +100,12 @@ pub struct RunArgs {
     /// EventBridge calls allowed in one burst (token bucket size).
     #[arg(long, env = "AWS_BURST", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..), global = true)]
     pub aws_burst: u32,
+
+    /// The fraction, in (0, 1], of the AWS budget that resyncs of Ready objects may use; the
+    /// rest is kept for new and changed objects and deletions. When the objects outgrow this
+    /// share the effective resync interval stretches (see the resync_interval_seconds gauge).
+    #[arg(long, env = "RESYNC_BUDGET", default_value = "0.2", value_parser = fraction, global = true)]
+    pub resync_budget: f64,
 
     /// How often a Ready object is checked again in AWS for drift and activation.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = duration, global = true)]
@@ -153,6 +167,15 @@ pub struct RunArgs {
 }
 
 impl RunArgs {
+    /// The AWS request budget these arguments imply.
+    pub fn budget(&self) -> BudgetSettings {
+        BudgetSettings {
+            rate: self.aws_rps,
+            burst: self.aws_burst,
+            resync_share: self.resync_budget,
+        }
+    }
+
     /// The reconcile settings these arguments imply.
     pub fn settings(&self) -> Settings {
         Settings {
@@ -209,6 +232,8 @@ mod tests {
             ["--resync-interval", "soon"],
             ["--default-deletion-policy", "Keep"],
             ["--concurrency", "0"],
+            ["--resync-budget", "0"],
+            ["--resync-budget", "1.5"],
         ] {
             let err =
                 Cli::try_parse_from(["eventbridge-partner-operator", "run", args[0], args[1]])

@@ -3,33 +3,21 @@
 //! records metrics, logs failures, and turns SDK results into plain values.
 
 use std::collections::HashMap;
-use std::num::NonZeroU32;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aws_sdk_eventbridge::config::Region;
 use aws_sdk_eventbridge::{Client, Config};
-use governor::{DefaultDirectRateLimiter, Quota, RateLimiter};
 use k8s_openapi::jiff::Timestamp;
 
+use crate::budget::{Budget, BudgetKey, Budgets, Priority};
 use crate::error::{AwsError, AwsErrorClass};
 use crate::metrics::Metrics;
 use crate::partner_api::{Operation, PartnerApi, SourceAccount};
 use crate::resource::SourceState;
 
-/// Builds the token bucket that every AWS call of the process draws from: `rps` tokens a
-/// second, at most `burst` at once.
-pub fn rate_limiter(rps: f64, burst: u32) -> Result<DefaultDirectRateLimiter, String> {
-    if !(rps.is_finite() && rps > 0.0) {
-        return Err(format!("--aws-rps must be a positive number, got {rps}"));
-    }
-    let burst = NonZeroU32::new(burst).ok_or("--aws-burst must be at least 1")?;
-    let period = Duration::from_secs_f64(1.0 / rps);
-    let quota = Quota::with_period(period)
-        .ok_or_else(|| format!("--aws-rps {rps} is too large"))?
-        .allow_burst(burst);
-    Ok(RateLimiter::direct(quota))
-}
+/// The budget key of the operator's own identity until partner accounts resolve theirs.
+pub const DEFAULT_ACCOUNT: &str = "default";
 
 /// The partner API of EventBridge, shared by all reconciles.
 pub struct EventBridge {
@@ -37,24 +25,44 @@ pub struct EventBridge {
     base: Config,
     /// One client per region, made on first use.
     clients: Mutex<HashMap<String, Client>>,
-    limiter: Arc<DefaultDirectRateLimiter>,
+    /// The request budgets, one per (AWS account, region).
+    budgets: Arc<Budgets>,
+    /// The AWS account the operator's own identity acts in, for its budget key.
+    account: String,
     metrics: Arc<Metrics>,
+}
+
+/// The partner API as seen by one reconcile pass: the pass's priority decides its place in
+/// the budget's queue.
+pub struct Calls<'a> {
+    eb: &'a EventBridge,
+    priority: Priority,
 }
 
 impl EventBridge {
     /// Wraps an SDK configuration. The SDK's own retries should be off: the operator retries
-    /// per object with its own backoff, and counts every attempt against the rate limiter.
-    pub fn new(
-        base: Config,
-        limiter: Arc<DefaultDirectRateLimiter>,
-        metrics: Arc<Metrics>,
-    ) -> Self {
+    /// per object with its own backoff, and counts every attempt against the budget.
+    pub fn new(base: Config, budgets: Arc<Budgets>, metrics: Arc<Metrics>) -> Self {
         EventBridge {
             base,
             clients: Mutex::new(HashMap::new()),
-            limiter,
+            budgets,
+            account: DEFAULT_ACCOUNT.to_owned(),
             metrics,
         }
+    }
+
+    /// The calls of a pass with this priority.
+    pub fn calls(&self, priority: Priority) -> Calls<'_> {
+        Calls { eb: self, priority }
+    }
+
+    /// The budget calls in `region` draw from.
+    pub fn budget(&self, region: &str) -> Arc<Budget> {
+        self.budgets.get(&BudgetKey {
+            account: self.account.clone(),
+            region: region.to_owned(),
+        })
     }
 
     fn client(&self, region: &str) -> Client {
@@ -79,14 +87,23 @@ impl EventBridge {
     /// Waits for a token, then times and counts the call.
     /// Failures other than "already exists" and "not found" (answers the reconcile expects)
     /// are logged with AWS's request id.
+    /// AIMD: a throttled call slows the budget down, a successful one speeds it back up.
     async fn measured<T>(
         &self,
+        priority: Priority,
+        region: &str,
         operation: Operation,
         call: impl Future<Output = Result<T, AwsError>>,
     ) -> Result<T, AwsError> {
-        self.limiter.until_ready().await;
+        let budget = self.budget(region);
+        budget.acquire(priority).await;
         let started = Instant::now();
         let result = call.await;
+        match &result {
+            Ok(_) => budget.succeeded(),
+            Err(e) if e.code == "ThrottlingException" => budget.throttled(),
+            Err(_) => {}
+        }
         let outcome = match &result {
             Ok(_) => "success",
             Err(e) => e.code.as_str(),
@@ -111,36 +128,38 @@ impl EventBridge {
     }
 }
 
-impl PartnerApi for EventBridge {
+impl PartnerApi for Calls<'_> {
     async fn create(&self, region: &str, name: &str, account: &str) -> Result<String, AwsError> {
-        let client = self.client(region);
-        self.measured(Operation::Create, async {
-            let out = client
-                .create_partner_event_source()
-                .name(name)
-                .account(account)
-                .send()
-                .await
-                .map_err(AwsError::from_sdk)?;
-            out.event_source_arn
-                .ok_or_else(|| missing("CreatePartnerEventSource", "EventSourceArn"))
-        })
-        .await
+        let client = self.eb.client(region);
+        self.eb
+            .measured(self.priority, region, Operation::Create, async {
+                let out = client
+                    .create_partner_event_source()
+                    .name(name)
+                    .account(account)
+                    .send()
+                    .await
+                    .map_err(AwsError::from_sdk)?;
+                out.event_source_arn
+                    .ok_or_else(|| missing("CreatePartnerEventSource", "EventSourceArn"))
+            })
+            .await
     }
 
     async fn describe(&self, region: &str, name: &str) -> Result<String, AwsError> {
-        let client = self.client(region);
-        self.measured(Operation::Describe, async {
-            let out = client
-                .describe_partner_event_source()
-                .name(name)
-                .send()
-                .await
-                .map_err(AwsError::from_sdk)?;
-            out.arn
-                .ok_or_else(|| missing("DescribePartnerEventSource", "Arn"))
-        })
-        .await
+        let client = self.eb.client(region);
+        self.eb
+            .measured(self.priority, region, Operation::Describe, async {
+                let out = client
+                    .describe_partner_event_source()
+                    .name(name)
+                    .send()
+                    .await
+                    .map_err(AwsError::from_sdk)?;
+                out.arn
+                    .ok_or_else(|| missing("DescribePartnerEventSource", "Arn"))
+            })
+            .await
     }
 
     /// Follows `NextToken` through every page; each page is one call against the budget.
@@ -149,12 +168,13 @@ impl PartnerApi for EventBridge {
         region: &str,
         name: &str,
     ) -> Result<Vec<SourceAccount>, AwsError> {
-        let client = self.client(region);
+        let client = self.eb.client(region);
         let mut accounts = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
             let page = self
-                .measured(Operation::ListAccounts, async {
+                .eb
+                .measured(self.priority, region, Operation::ListAccounts, async {
                     client
                         .list_partner_event_source_accounts()
                         .event_source_name(name)
@@ -182,18 +202,46 @@ impl PartnerApi for EventBridge {
     }
 
     async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
-        let client = self.client(region);
-        self.measured(Operation::Delete, async {
-            client
-                .delete_partner_event_source()
-                .name(name)
-                .account(account)
-                .send()
-                .await
-                .map(|_| ())
-                .map_err(AwsError::from_sdk)
-        })
-        .await
+        let client = self.eb.client(region);
+        self.eb
+            .measured(self.priority, region, Operation::Delete, async {
+                client
+                    .delete_partner_event_source()
+                    .name(name)
+                    .account(account)
+                    .send()
+                    .await
+                    .map(|_| ())
+                    .map_err(AwsError::from_sdk)
+            })
+            .await
+    }
+}
+
+/// Calls made outside a reconcile pass (tools, tests) are user-driven.
+impl PartnerApi for EventBridge {
+    async fn create(&self, region: &str, name: &str, account: &str) -> Result<String, AwsError> {
+        self.calls(Priority::User)
+            .create(region, name, account)
+            .await
+    }
+
+    async fn list_accounts(
+        &self,
+        region: &str,
+        name: &str,
+    ) -> Result<Vec<SourceAccount>, AwsError> {
+        self.calls(Priority::User).list_accounts(region, name).await
+    }
+
+    async fn describe(&self, region: &str, name: &str) -> Result<String, AwsError> {
+        self.calls(Priority::User).describe(region, name).await
+    }
+
+    async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
+        self.calls(Priority::User)
+            .delete(region, name, account)
+            .await
     }
 }
 
@@ -227,6 +275,7 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
 
+    use crate::budget::BudgetSettings;
     use crate::error::TerminalCause;
 
     const NAME: &str = "aws.partner/acme.com/c/orders";
@@ -245,8 +294,13 @@ mod tests {
             .http_client(create_mock_http_client())
             .interceptor(interceptor)
             .build();
-        let limiter = Arc::new(rate_limiter(1000.0, 1000).unwrap());
-        EventBridge::new(config, limiter, Arc::new(Metrics::new()))
+        let budgets = Budgets::new(BudgetSettings {
+            rate: 1000.0,
+            burst: 1000,
+            resync_share: 0.2,
+        })
+        .unwrap();
+        EventBridge::new(config, Arc::new(budgets), Arc::new(Metrics::new()))
     }
 
     /// A JSON 1.1 error response as EventBridge sends it.
@@ -497,11 +551,22 @@ mod tests {
         );
     }
 
-    #[test]
-    fn rate_limiter_settings_are_checked() {
-        assert!(rate_limiter(0.0, 1).is_err());
-        assert!(rate_limiter(f64::NAN, 1).is_err());
-        assert!(rate_limiter(5.0, 0).is_err());
-        assert!(rate_limiter(0.5, 1).is_ok());
+    #[tokio::test]
+    async fn throttling_slows_the_budget_and_success_speeds_it_up() {
+        let throttled = mock!(SdkClient::create_partner_event_source)
+            .then_http_response(|| wire_error(400, "ThrottlingException"));
+        let ok = mock!(SdkClient::delete_partner_event_source).then_output(|| {
+            aws_sdk_eventbridge::operation::delete_partner_event_source::DeletePartnerEventSourceOutput::builder().build()
+        });
+        let eb = eventbridge(&[&throttled, &ok]);
+        let _ = eb.create("eu-west-1", NAME, ACCOUNT).await;
+        assert_eq!(eb.budget("eu-west-1").rate(), 500.0);
+        eb.delete("eu-west-1", NAME, ACCOUNT).await.unwrap();
+        assert_eq!(eb.budget("eu-west-1").rate(), 510.0);
+        assert_eq!(
+            eb.budget("us-east-1").rate(),
+            1000.0,
+            "other regions untouched"
+        );
     }
 }

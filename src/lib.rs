@@ -14,6 +14,7 @@
 //!   pass uses, endpoints, metrics, logs.
 
 pub mod backoff;
+pub mod budget;
 pub mod config;
 pub mod error;
 pub mod eventbridge;

@@ -30,6 +30,12 @@ struct OperationLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BudgetLabels {
+    account: String,
+    region: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ReadyLabels {
     ready: String,
 }
@@ -58,6 +64,9 @@ pub struct Metrics {
     objects_ready: Family<ReadyLabels, Gauge>,
     objects_state: Family<StateLabels, Gauge>,
     leader: Gauge,
+    resync_interval: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    budget_rate: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    resyncs_deferred: Counter,
 }
 
 impl Default for Metrics {
@@ -115,8 +124,31 @@ impl Metrics {
             "1 while this process holds the leader lease and reconciles, else 0",
             leader.clone(),
         );
+        let resync_interval = Family::default();
+        registry.register(
+            "resync_interval_seconds",
+            "Effective interval between resyncs of one Ready object, by AWS account and region: \
+             the configured one, stretched when the objects outgrow the resync budget",
+            resync_interval.clone(),
+        );
+        let budget_rate = Family::default();
+        registry.register(
+            "aws_budget_rate",
+            "EventBridge calls per second allowed now, by AWS account and region (lowered \
+             while AWS throttles)",
+            budget_rate.clone(),
+        );
+        let resyncs_deferred = Counter::default();
+        registry.register(
+            "resyncs_deferred",
+            "Resync passes put off because the resync share of the budget was spent",
+            resyncs_deferred.clone(),
+        );
         Metrics {
             registry,
+            resync_interval,
+            budget_rate,
+            resyncs_deferred,
             reconciles,
             reconcile_duration,
             aws_requests,
@@ -150,6 +182,23 @@ impl Metrics {
                 operation: operation.to_owned(),
             })
             .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records one budget's effective resync interval and current rate.
+    pub fn set_budget(&self, account: &str, region: &str, resync: Duration, rate: f64) {
+        let labels = BudgetLabels {
+            account: account.to_owned(),
+            region: region.to_owned(),
+        };
+        self.resync_interval
+            .get_or_create(&labels)
+            .set(resync.as_secs_f64());
+        self.budget_rate.get_or_create(&labels).set(rate);
+    }
+
+    /// Counts a resync pass put off for lack of resync budget.
+    pub fn resync_deferred(&self) {
+        self.resyncs_deferred.inc();
     }
 
     /// Records whether this process leads.
@@ -202,6 +251,8 @@ mod tests {
             Duration::from_millis(2),
         );
         m.set_leader(true);
+        m.set_budget("default", "eu-west-1", Duration::from_secs(600), 50.0);
+        m.resync_deferred();
         let text = m.render(&ObjectCounts {
             by_ready: vec![("True".into(), 2)],
             by_state: vec![("PENDING".into(), 2)],
@@ -213,6 +264,9 @@ mod tests {
             "eventbridge_partner_operator_objects{ready=\"True\"} 2",
             "eventbridge_partner_operator_objects_by_state{state=\"PENDING\"} 2",
             "eventbridge_partner_operator_leader 1",
+            "eventbridge_partner_operator_resync_interval_seconds{account=\"default\",region=\"eu-west-1\"} 600.0",
+            "eventbridge_partner_operator_aws_budget_rate{account=\"default\",region=\"eu-west-1\"} 50.0",
+            "eventbridge_partner_operator_resyncs_deferred_total 1",
             "eventbridge_partner_operator_reconcile_duration_seconds_count 1",
         ] {
             assert!(text.contains(line), "missing {line:?} in\n{text}");

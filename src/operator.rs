@@ -1,6 +1,7 @@
 //! The `run` command: wires the Kubernetes client, the AWS SDK, the HTTP endpoints, leader
 //! election and the controller together, and shuts them down in order on SIGTERM.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,9 +19,10 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::budget::{BudgetKey, Budgets};
 use crate::config::RunArgs;
 use crate::error::Error;
-use crate::eventbridge::{EventBridge, rate_limiter};
+use crate::eventbridge::EventBridge;
 use crate::http::{self, Health};
 use crate::metrics::Metrics;
 use crate::reconciler::{self, Context};
@@ -244,13 +246,13 @@ async fn run_controller(
     health: &Health,
     stop: CancellationToken,
 ) -> Result<(), Error> {
-    let limiter = Arc::new(rate_limiter(args.aws_rps, args.aws_burst).map_err(Error::Config)?);
+    let budgets = Arc::new(Budgets::new(args.budget()).map_err(Error::Config)?);
     let (sdk_config, default_region) = eventbridge_config(args).await;
     match &default_region {
         Some(region) => info!(%region, "default AWS region"),
         None => warn!("no default AWS region: objects without spec.region cannot be reconciled"),
     }
-    let eventbridge = EventBridge::new(sdk_config, limiter, metrics.clone());
+    let eventbridge = EventBridge::new(sdk_config, budgets.clone(), metrics.clone());
 
     let (store, writer) = reflector::store();
     let objects = watched_objects(args, &client, writer);
@@ -263,7 +265,7 @@ async fn run_controller(
         instance: args.identity.clone(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
-    let ctx = Arc::new(Context::new(
+    let mut ctx = Context::new(
         client,
         store.clone(),
         eventbridge,
@@ -271,8 +273,12 @@ async fn run_controller(
         metrics,
         args.settings(),
         default_region,
-    ));
+    );
+    // Half the workers may wait on AWS for new objects; the rest mark new arrivals at once.
+    ctx.waiting_limit = usize::from(args.concurrency / 2).max(1);
+    let ctx = Arc::new(ctx);
     let ready_task = tokio::spawn(ready_once_synced(health.clone(), store));
+    let budget_task = tokio::spawn(watch_budgets(ctx.clone(), budgets));
 
     let run = controller
         .graceful_shutdown_on(stop.clone().cancelled_owned())
@@ -288,6 +294,7 @@ async fn run_controller(
         });
     drain_on_stop(run, &stop, args.shutdown_timeout).await;
     ready_task.abort();
+    budget_task.abort();
     health.set_store(None);
     Ok(())
 }
@@ -312,12 +319,22 @@ fn watched_objects(
     }
     watcher(api, watch)
         .default_backoff()
+        .modify(forget_unread_fields)
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
             predicates::generation.combine(predicates::finalizers),
             Default::default(),
         )
+}
+
+/// Drops what no reconcile reads before an object enters the cache: at thousands of objects,
+/// `managedFields` and kubectl's last-applied copy of the spec are most of its memory.
+fn forget_unread_fields(obj: &mut PartnerEventSource) {
+    obj.metadata.managed_fields = None;
+    if let Some(annotations) = obj.metadata.annotations.as_mut() {
+        annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
+    }
 }
 
 /// Ready once the cache holds every object. The store's readiness future wakes only its latest
@@ -330,6 +347,45 @@ async fn ready_once_synced(health: Health, store: reflector::Store<PartnerEventS
             Ok(Err(_)) => break,
             Err(_) => continue,
         }
+    }
+}
+
+/// How often the budgets' populations and gauges are brought up to date.
+const BUDGET_REVIEW: Duration = Duration::from_secs(5);
+
+/// Keeps each budget's population (the objects it resyncs) current, so that the effective
+/// resync interval follows the number of objects; publishes the interval and rate, and logs
+/// when the interval changes. One pass over the cache every few seconds: a bounded cost.
+async fn watch_budgets(ctx: Arc<Context>, budgets: Arc<Budgets>) {
+    let mut reported: HashMap<BudgetKey, Duration> = HashMap::new();
+    loop {
+        let mut population: HashMap<String, usize> = HashMap::new();
+        for obj in ctx.store.state() {
+            if let Some(region) = ctx.region_of(&obj) {
+                *population.entry(region.to_owned()).or_default() += 1;
+            }
+        }
+        for (region, n) in &population {
+            ctx.eventbridge.budget(region).set_population(*n);
+        }
+        for (key, budget) in budgets.all() {
+            let interval = budget.resync_interval(ctx.settings.resync);
+            ctx.metrics
+                .set_budget(&key.account, &key.region, interval, budget.rate());
+            let before = reported.insert(key.clone(), interval);
+            let was = before.unwrap_or(ctx.settings.resync);
+            if interval.abs_diff(was) > was / 10 {
+                info!(
+                    account = %key.account,
+                    region = %key.region,
+                    objects = population.get(&key.region).copied().unwrap_or(0),
+                    interval = ?interval,
+                    configured = ?ctx.settings.resync,
+                    "effective resync interval changed: the objects outgrow the resync budget (--resync-budget)"
+                );
+            }
+        }
+        tokio::time::sleep(BUDGET_REVIEW).await;
     }
 }
 

@@ -13,6 +13,8 @@ pub const ACTIVATED: &str = "Activated";
 /// A reason, as written into a condition's `reason` or an Event's `reason`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reason {
+    /// `Ready`: the object was seen; its source is being created.
+    Creating,
     /// `Ready`: the operator created the source.
     Created,
     /// `Ready`: the source already existed for `spec.account` and was taken over.
@@ -65,6 +67,7 @@ impl Reason {
     /// The reason as Kubernetes stores it.
     pub fn as_str(self) -> &'static str {
         match self {
+            Reason::Creating => "Creating",
             Reason::Created => "Created",
             Reason::Adopted => "Adopted",
             Reason::Recreated => "Recreated",

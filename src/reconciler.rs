@@ -3,7 +3,7 @@
 //! finalizer, requeue).
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use k8s_openapi::jiff::Timestamp;
@@ -16,6 +16,7 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
 use crate::backoff::{FailureCounts, retry_delay};
+use crate::budget::{Budget, Priority};
 use crate::error::Error;
 use crate::eventbridge::EventBridge;
 use crate::metrics::{Metrics, ObjectCounts};
@@ -24,7 +25,7 @@ use crate::partner_api::Counted;
 use crate::reason::READY;
 use crate::resource::{PartnerEventSource, PartnerEventSourceStatus};
 use crate::settings::Settings;
-use crate::status::{Note, Observed, Outcome, Requeue};
+use crate::status::{self, Note, Observed, Outcome, Requeue};
 use crate::sync;
 
 /// The finalizer that keeps an object until its source is dealt with in AWS.
@@ -50,6 +51,13 @@ pub struct Context {
     pub default_region: Option<String>,
     /// Transient failures in a row, by object UID, for per-object backoff.
     failures: FailureCounts,
+    /// New objects marked `Creating` and not yet answered, by UID, with the generation marked:
+    /// the backlog of user-driven work, and a guard against marking one twice while the cache
+    /// catches up with the mark.
+    creating: Mutex<HashMap<String, Option<i64>>>,
+    /// How many workers may wait on the AWS budget for new objects before further new objects
+    /// are deferred (so that the others stay free to mark new objects at once).
+    pub waiting_limit: usize,
 }
 
 impl Context {
@@ -72,11 +80,33 @@ impl Context {
             settings,
             default_region,
             failures: FailureCounts::default(),
+            creating: Mutex::new(HashMap::new()),
+            waiting_limit: 2,
         }
     }
 
+    fn creating(&self) -> MutexGuard<'_, HashMap<String, Option<i64>>> {
+        // A plain map of marks; a panic elsewhere cannot leave it inconsistent.
+        self.creating.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The region a pass over `obj` uses.
+    pub fn region_of<'o>(&'o self, obj: &'o PartnerEventSource) -> Option<&'o str> {
+        obj.spec
+            .region
+            .as_deref()
+            .or(self.default_region.as_deref())
+    }
+
     fn ownership_of(&self, obj: &PartnerEventSource) -> Ownership {
-        let claims: Vec<Claim> = self.store.state().iter().map(|o| claim(o)).collect();
+        // Only objects with the same source name matter; compare names before building claims.
+        let claims: Vec<Claim> = self
+            .store
+            .state()
+            .iter()
+            .filter(|o| o.spec.name == obj.spec.name)
+            .map(|o| claim(o))
+            .collect();
         ownership(&claim(obj), &claims)
     }
 }
@@ -158,23 +188,49 @@ async fn pass(
     let started = Instant::now();
     let uid = obj.uid().unwrap_or_default();
     let ownership = ctx.ownership_of(obj);
+    let region = ctx.region_of(obj);
     let observed = Observed {
         spec: &obj.spec,
         generation: obj.meta().generation,
         status: obj.status.as_ref(),
         ownership: &ownership,
-        region: obj.spec.region.as_deref().or(ctx.default_region.as_deref()),
+        region,
         failures: ctx.failures.get(&uid),
         jitter: rand::random(),
         now: Timestamp::now(),
     };
-    let aws = Counted::new(&ctx.eventbridge);
-    let outcome = if deleting {
-        sync::cleanup(&aws, &observed, &ctx.settings).await
+    let budget = region.map(|r| ctx.eventbridge.budget(r));
+    let resync = !deleting && status::is_resync(&observed);
+    if let Some(budget) = &budget {
+        let wait = match resync {
+            true => admit_resync(ctx, budget),
+            false if deleting => None,
+            false => admit_new(obj, ctx, api, &observed, budget).await?,
+        };
+        if let Some(wait) = wait {
+            return Ok(Action::requeue(wait));
+        }
+    }
+    let settings = Settings {
+        resync: budget.map_or(ctx.settings.resync, |b| {
+            b.resync_interval(ctx.settings.resync)
+        }),
+        ..ctx.settings.clone()
+    };
+    let priority = if resync {
+        Priority::Resync
     } else {
-        sync::apply(&aws, &observed, &ctx.settings).await
+        Priority::User
+    };
+    let calls = ctx.eventbridge.calls(priority);
+    let aws = Counted::new(&calls);
+    let outcome = if deleting {
+        sync::cleanup(&aws, &observed, &settings).await
+    } else {
+        sync::apply(&aws, &observed, &settings).await
     };
     perform(obj, ctx, api, &outcome).await?;
+    ctx.creating().remove(&uid);
     ctx.failures
         .set(&uid, if outcome.release { 0 } else { outcome.failures });
     ctx.metrics
@@ -185,7 +241,43 @@ async fn pass(
         requeue = ?outcome.requeue,
         "reconciled"
     );
-    action(deleting, &outcome, &ctx.settings)
+    action(deleting, &outcome, &settings)
+}
+
+/// A resync pass goes ahead only within the resync share of the budget; otherwise it is
+/// deferred to a random point of the effective resync interval, so that a crowd of due
+/// objects (after a restart, say) spreads over it instead of spinning.
+fn admit_resync(ctx: &Context, budget: &Budget) -> Option<Duration> {
+    let wait = budget.admit_resync().err()?;
+    ctx.metrics.resync_deferred();
+    let interval = budget.resync_interval(ctx.settings.resync);
+    Some(wait + interval.mul_f64(rand::random::<f64>()))
+}
+
+/// A new or changed object is marked `Creating` at once. It goes on to AWS unless enough
+/// workers already wait on the budget for other new objects; then it is deferred by about its
+/// turn in the backlog, so that the remaining workers stay free to mark what arrives next.
+async fn admit_new(
+    obj: &PartnerEventSource,
+    ctx: &Context,
+    api: &Api<PartnerEventSource>,
+    observed: &Observed<'_>,
+    budget: &Budget,
+) -> Result<Option<Duration>, Error> {
+    let uid = obj.uid().unwrap_or_default();
+    if let Some(mark) = status::creating(observed) {
+        let marked = ctx.creating().get(&uid) == Some(&observed.generation);
+        if !marked {
+            write_status(obj, api, &mark).await?;
+            ctx.creating().insert(uid.clone(), observed.generation);
+        }
+    }
+    if !ctx.creating().contains_key(&uid) || budget.users_waiting() < ctx.waiting_limit {
+        return Ok(None);
+    }
+    let backlog = ctx.creating().len() as f64 / budget.rate();
+    let turn = backlog * (0.3 + 0.7 * rand::random::<f64>());
+    Ok(Some(Duration::from_secs_f64(turn.clamp(0.2, 30.0))))
 }
 
 /// What the controller does next. A cleanup that is not finished is reported as an error,
@@ -212,17 +304,7 @@ async fn perform(
         && !outcome.release
         && changed(obj.status.as_ref(), status)
     {
-        let patch = serde_json::json!({
-            "apiVersion": PartnerEventSource::api_version(&()),
-            "kind": PartnerEventSource::kind(&()),
-            "status": status,
-        });
-        api.patch_status(
-            &obj.name_any(),
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await?;
+        write_status(obj, api, status).await?;
     }
     let reference = obj.object_ref(&());
     for note in &outcome.notes {
@@ -234,6 +316,27 @@ async fn perform(
             );
         }
     }
+    Ok(())
+}
+
+/// Writes the status subresource with a server-side apply patch under the operator's field
+/// manager.
+async fn write_status(
+    obj: &PartnerEventSource,
+    api: &Api<PartnerEventSource>,
+    status: &PartnerEventSourceStatus,
+) -> Result<(), Error> {
+    let patch = serde_json::json!({
+        "apiVersion": PartnerEventSource::api_version(&()),
+        "kind": PartnerEventSource::kind(&()),
+        "status": status,
+    });
+    api.patch_status(
+        &obj.name_any(),
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await?;
     Ok(())
 }
 

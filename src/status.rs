@@ -270,6 +270,41 @@ impl Observed<'_> {
     }
 }
 
+/// The status that says a new object was seen and its source is on the way
+/// (`Ready=False, reason=Creating`), for an object that will be created and whose status does
+/// not describe this generation yet; `None` otherwise.
+pub fn creating(o: &Observed<'_>) -> Option<PartnerEventSourceStatus> {
+    let described = o
+        .status
+        .is_some_and(|st| st.observed_generation == o.generation);
+    let will_create = o.spec.validate().is_ok()
+        && *o.ownership == Ownership::Owner
+        && o.region.is_some()
+        && o.known_arn().is_none();
+    if described || !will_create {
+        return None;
+    }
+    let message = format!(
+        "creating partner event source {} for account {}",
+        o.spec.name, o.spec.account
+    );
+    Some(o.not_ready(Reason::Creating, &message))
+}
+
+/// Whether a pass over this (live) object is background work: the periodic check of an object
+/// whose status already describes its generation and that is not in the middle of something
+/// (creating, retrying), and that will call AWS (valid, owner).
+pub fn is_resync(o: &Observed<'_>) -> bool {
+    let described = o
+        .status
+        .is_some_and(|st| st.observed_generation == o.generation);
+    let settled = !matches!(
+        o.ready_reason(),
+        Some("Creating" | "Retrying" | "Deleting") | None
+    );
+    described && settled && *o.ownership == Ownership::Owner && o.spec.validate().is_ok()
+}
+
 /// `Ready=False`, reported once as a Warning, for a state that needs a person or a change.
 pub fn stuck(
     o: &Observed<'_>,

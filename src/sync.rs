@@ -3,7 +3,7 @@
 //! deleted. Each returns an [`Outcome`]; the reconciler writes it to Kubernetes.
 //!
 //! The AWS calls a pass can make are exactly the paths through these functions:
-//! - new object: `Create`, then `ListAccounts` for its state;
+//! - new object: `Create` (its answer is enough: a new source is `PENDING` for `spec.account`);
 //! - `Create` says the source exists: `ListAccounts` (whose is it?), then `Describe` (its ARN);
 //! - known object: `ListAccounts`; when the source is gone, the new-object path again;
 //! - deletion: `Delete`, or nothing.
@@ -12,7 +12,7 @@ use crate::error::{AwsError, AwsErrorClass};
 use crate::ownership::Ownership;
 use crate::partner_api::{Operation, PartnerApi, SourceAccount};
 use crate::reason::Reason;
-use crate::resource::DeletionPolicy;
+use crate::resource::{DeletionPolicy, SourceState};
 use crate::settings::Settings;
 use crate::status::{
     Note, Observed, Origin, Outcome, PassResult, Requeue, failed, ready, retrying,
@@ -117,7 +117,7 @@ struct Pass<'a, A> {
 enum Sharing<'l> {
     /// With `spec.account`.
     Ours(&'l SourceAccount),
-    /// With nobody: the source does not exist (or not yet, for a list that lags a create).
+    /// With nobody: the source does not exist.
     Nobody,
     /// Only with other accounts.
     Others(&'l [SourceAccount]),
@@ -162,27 +162,19 @@ impl<'a, A: PartnerApi> Pass<'a, A> {
             .create(self.region, &o.spec.name, &o.spec.account)
             .await;
         match created {
-            Ok(arn) => self.after_create(&arn, origin).await,
+            // A new source is PENDING for the account it was created for; its creation and
+            // expiration times come with the next look.
+            Ok(arn) => {
+                let entry = SourceAccount {
+                    account: o.spec.account.clone(),
+                    state: Some(SourceState::Pending),
+                    creation_time: None,
+                    expiration_time: None,
+                };
+                ready(o, s, &arn, Some(&entry), origin)
+            }
             Err(e) if e.class == AwsErrorClass::AlreadyExists => self.adopt().await,
             Err(e) => failed(o, s, Operation::Create, &e),
-        }
-    }
-
-    /// Just created: read the state the source starts in.
-    async fn after_create(&self, arn: &str, origin: Origin) -> Outcome {
-        let (o, s) = (self.o, self.s);
-        let accounts = match self.list_accounts().await {
-            Ok(accounts) => accounts,
-            Err(e) => return state_lookup_failed(o, s, arn, &e),
-        };
-        match self.sharing(&accounts) {
-            Sharing::Ours(entry) => ready(o, s, arn, Some(entry), origin),
-            // EventBridge is eventually consistent: the ARN is known, so the object is Ready;
-            // the state follows on a quick re-check.
-            Sharing::Nobody => ready(o, s, arn, None, origin).requeue(Requeue::After(
-                s.backoff_base.max(std::time::Duration::from_secs(5)),
-            )),
-            Sharing::Others(others) => shared_elsewhere(o, s, others),
         }
     }
 

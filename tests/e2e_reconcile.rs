@@ -32,8 +32,11 @@ async fn the_example_becomes_ready_with_the_emulators_arn() {
     );
     assert_eq!(source.account, CUSTOMER);
     assert_eq!(status.state.as_deref(), Some("PENDING"));
-    assert!(status.creation_time.is_some() && status.expiration_time.is_some());
     assert_eq!(status.observed_generation, obj.metadata.generation);
+    // One AWS call makes it Ready; the times come with the next look.
+    let looked = s.wait_looked_at("customer-4711-orders").await;
+    let times = looked.status.as_ref().unwrap();
+    assert!(times.creation_time.is_some() && times.expiration_time.is_some());
     assert!(condition_is(&obj, "Activated", "False", Some("Pending")));
     assert!(
         obj.finalizers()

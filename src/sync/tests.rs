@@ -106,16 +106,19 @@ fn known(status: PartnerEventSourceStatus) -> Case {
 }
 
 #[tokio::test]
-async fn create_succeeds_and_status_carries_arn_state_and_times() {
+async fn create_succeeds_with_one_call_and_status_carries_arn_and_state() {
     let api = aws();
     let outcome = Case::new().run(&api).await;
-    assert_eq!(api.calls(), [Create, ListAccounts]);
+    assert_eq!(
+        api.calls(),
+        [Create],
+        "the create answer is enough for Ready"
+    );
     assert_eq!(outcome.result, PassResult::Ready);
     let status = outcome.status.as_ref().unwrap();
     assert_eq!(status.arn, Some(arn(REGION, NAME)));
     assert_eq!(status.state, Some(SourceState::Pending));
-    assert_eq!(status.creation_time, Some(Time(now())));
-    assert!(status.expiration_time.is_some());
+    assert_eq!(status.creation_time, None, "times come with the next look");
     assert_eq!(status.observed_generation, Some(1));
     let ready = condition(&outcome, READY);
     assert_eq!(
@@ -138,6 +141,18 @@ async fn create_succeeds_and_status_carries_arn_state_and_times() {
         "{d:?}"
     );
     assert_eq!(outcome.failures, 0);
+}
+
+#[tokio::test]
+async fn the_next_look_brings_creation_and_expiration_times() {
+    let (api, status) = ready_status().await;
+    let outcome = known(status).run(&api).await;
+    assert_eq!(api.calls(), [Create, ListAccounts]);
+    let status = outcome.status.as_ref().unwrap();
+    assert_eq!(status.creation_time, Some(Time(now())));
+    assert!(status.expiration_time.is_some());
+    assert_eq!(condition(&outcome, READY).reason, "Created");
+    assert!(outcome.notes.is_empty(), "nothing new to tell");
 }
 
 #[tokio::test]
@@ -373,6 +388,7 @@ async fn the_non_owner_gets_name_conflict_and_never_reaches_aws() {
 #[tokio::test]
 async fn resync_of_a_ready_object_reads_instead_of_creating_and_writes_nothing_new() {
     let (api, status) = ready_status().await;
+    let status = known(status).run(&api).await.status.unwrap();
     let outcome = known(status.clone()).run(&api).await;
     assert_eq!(api.calls(), [Create, ListAccounts, ListAccounts]);
     assert_eq!(
@@ -388,10 +404,7 @@ async fn a_source_deleted_out_of_band_is_recreated_with_an_event() {
     let (api, status) = ready_status().await;
     api.remove(NAME);
     let outcome = known(status).run(&api).await;
-    assert_eq!(
-        api.calls(),
-        [Create, ListAccounts, ListAccounts, Create, ListAccounts]
-    );
+    assert_eq!(api.calls(), [Create, ListAccounts, Create]);
     assert_eq!(outcome.result, PassResult::Ready);
     assert_eq!(reasons(&outcome), ["Recreated"]);
     assert_eq!(condition(&outcome, READY).reason, "Recreated");
@@ -403,7 +416,7 @@ async fn a_failed_state_lookup_never_hides_a_known_arn() {
     let (api, status) = ready_status().await;
     api.fail(ListAccounts, [aws_error("ThrottlingException")]);
     let outcome = known(status).run(&api).await;
-    assert_eq!(api.calls(), [Create, ListAccounts, ListAccounts]);
+    assert_eq!(api.calls(), [Create, ListAccounts]);
     let status = outcome.status.as_ref().unwrap();
     assert_eq!(status.arn, Some(arn(REGION, NAME)));
     assert_eq!(
@@ -456,18 +469,54 @@ async fn a_state_aws_adds_later_is_kept_and_reported_unknown() {
 }
 
 #[tokio::test]
-async fn a_source_created_but_not_yet_listed_is_ready_with_its_arn() {
-    let api = aws();
-    api.fail(ListAccounts, [aws_error("ResourceNotFoundException")]);
-    let outcome = Case::new().run(&api).await;
-    assert_eq!(api.calls(), [Create, ListAccounts]);
+async fn a_new_object_is_marked_creating_until_the_answer_comes() {
+    let case = Case::new();
+    let observed = Observed {
+        spec: &case.spec,
+        generation: Some(1),
+        status: None,
+        ownership: &case.ownership,
+        region: case.region,
+        failures: 0,
+        jitter: 0.5,
+        now: now(),
+    };
+    let mark = crate::status::creating(&observed).expect("a new object is marked");
+    let ready = mark.conditions.iter().find(|c| c.type_ == READY).unwrap();
     assert_eq!(
-        outcome.status.as_ref().unwrap().arn,
-        Some(arn(REGION, NAME))
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Creating")
     );
-    assert_eq!(condition(&outcome, READY).status, "True");
-    assert_eq!(condition(&outcome, ACTIVATED).status, "Unknown");
-    assert!(matches!(outcome.requeue, Requeue::After(d) if d <= Duration::from_secs(5)));
+    assert!(
+        !crate::status::is_resync(&observed),
+        "new work is user-driven"
+    );
+    // Marked once per generation; a Ready object is a resync, not marked again.
+    let marked = Observed {
+        status: Some(&mark),
+        ..observed.clone()
+    };
+    assert!(crate::status::creating(&marked).is_none());
+    let (_, ready_status) = ready_status().await;
+    let settled = Observed {
+        status: Some(&ready_status),
+        ..observed.clone()
+    };
+    assert!(crate::status::creating(&settled).is_none());
+    assert!(crate::status::is_resync(&settled));
+    // A changed object is user-driven again.
+    let changed = Observed {
+        generation: Some(2),
+        ..settled
+    };
+    assert!(!crate::status::is_resync(&changed));
+    // Objects that will not be created are not marked.
+    let conflict = Ownership::ConflictWith("team-b/orders".into());
+    let loser = Observed {
+        ownership: &conflict,
+        ..observed
+    };
+    assert!(crate::status::creating(&loser).is_none());
 }
 
 async fn deleting(policy: Option<DeletionPolicy>) -> (FakePartnerApi, Case) {
@@ -479,7 +528,7 @@ async fn deleting(policy: Option<DeletionPolicy>) -> (FakePartnerApi, Case) {
 }
 
 fn calls_after_create(api: &FakePartnerApi) -> Vec<Operation> {
-    api.calls().split_off(2)
+    api.calls().split_off(1)
 }
 
 #[tokio::test]

@@ -153,6 +153,16 @@ impl Scenario {
         }
     }
 
+    /// Waits until the object is Ready and a resync has brought its creation and expiration
+    /// times (a create answer carries only the ARN).
+    pub async fn wait_looked_at(&self, name: &str) -> PartnerEventSource {
+        self.wait(&self.namespace, name, "Ready with its times", |o| {
+            condition_is(o, "Ready", "True", None)
+                && o.status.as_ref().is_some_and(|s| s.creation_time.is_some())
+        })
+        .await
+    }
+
     /// Waits until the object is `Ready=True`.
     pub async fn wait_ready(&self, name: &str) -> PartnerEventSource {
         self.wait(&self.namespace, name, "Ready", |o| {
