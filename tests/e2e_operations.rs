@@ -400,3 +400,47 @@ async fn logs_are_json_with_object_identity_request_ids_and_no_credentials() {
         "the secret key reached the log"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_objects_become_ready_while_resyncs_outgrow_the_budget() {
+    let s = Scenario::start("starve").await;
+    // 5 calls/s in all, 1/s of it for resyncs, and 40 Ready objects that want a resync every
+    // second: 40 calls/s of background demand, eight times the whole budget.
+    let operator = s
+        .launch()
+        .arg("--aws-rps", "5")
+        .arg("--aws-burst", "5")
+        .arg("--resync-budget", "0.2")
+        .arg("--resync-interval", "1s")
+        .arg("--concurrency", "8")
+        .start();
+    let settled = 40;
+    for i in 0..settled {
+        s.create(&s.object(&format!("old-{i}"), &source(i), CUSTOMER))
+            .await;
+    }
+    for i in 0..settled {
+        s.wait_ready(&format!("old-{i}")).await;
+    }
+    // The operator says that the interval stretched: 40 objects at 1 resync/s.
+    let addr = operator.http_addr().await;
+    let interval = r#"eventbridge_partner_operator_resync_interval_seconds{account="default",region="eu-west-1"}"#;
+    metrics_when(addr, |page| sample(page, interval) >= 40.0).await;
+
+    // New objects are served before the resyncs: each becomes Ready well within the timeout
+    // (starved, they would wait behind every resync indefinitely).
+    let fresh = 10;
+    for i in 0..fresh {
+        s.create(&s.object(&format!("new-{i}"), &source(1000 + i), CUSTOMER))
+            .await;
+    }
+    for i in 0..fresh {
+        s.wait_ready(&format!("new-{i}")).await;
+    }
+    // Background work stayed within its share: far fewer listings than the 40/s asked for.
+    let listed = s.emulator.calls("ListPartnerEventSourceAccounts");
+    println!(
+        "{settled} settled objects and {fresh} new ones: {listed} account listings, effective resync interval {}s",
+        sample(&get(addr, "/metrics").await.1, interval)
+    );
+}
