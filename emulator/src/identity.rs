@@ -219,7 +219,10 @@ impl Identities {
     /// Whom the credentials `access_key_id` (+ `security_token`) act as.
     ///
     /// Keys `AssumeRole` handed out act as the role's account until they
-    /// expire and need their session token. Any other key is a static key:
+    /// expire and need their session token. A session token with any other
+    /// key is refused too (temporary credentials this emulator never issued,
+    /// or issued before a reset, must not pass as static keys). Any other key
+    /// is a static key:
     /// a 12-digit key is that account (so tests can act as any customer),
     /// anything else is `default_account`, acting as the account's root user.
     pub(crate) fn principal(
@@ -241,6 +244,9 @@ impl Identities {
                 arn: session.arn(),
                 user_id: format!("{}:{}", session.role_id, session.session_name),
             });
+        }
+        if security_token.is_some() {
+            return Err(CredentialError::InvalidToken);
         }
         let account = static_account(access_key_id, default_account);
         Ok(Principal {
@@ -499,6 +505,11 @@ mod tests {
         assert_eq!(p.account, "222222222222");
         assert_eq!(p.arn, "arn:aws:iam::222222222222:root");
         assert_eq!(partner().account, "111111111111");
+        assert_eq!(
+            ids.principal("ASIAUNKNOWN", Some("token"), at(0), "111111111111"),
+            Err(CredentialError::InvalidToken),
+            "temporary credentials the emulator never issued"
+        );
         assert_eq!(static_account("2222222222222", "1"), "1");
     }
 

@@ -10,7 +10,10 @@
 //!
 //! The calling account is the SigV4 access key id when that is 12 digits, and
 //! [`Config::partner_account`] otherwise, so one emulator serves the partner and
-//! all its customers.
+//! all its customers. On the same port the emulator also serves STS's
+//! `AssumeRole` and `GetCallerIdentity` (AWS query protocol): credentials
+//! handed out for a [`Role`] registered with [`Emulator::add_role`] act as the
+//! role's account.
 //!
 //! It is never part of the operator binary.
 

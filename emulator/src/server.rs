@@ -1,4 +1,5 @@
-//! The HTTP edge: the router and the pipeline every AWS request goes through.
+//! The HTTP edge: the router and the pipeline every AWS request (EventBridge
+//! or STS) goes through.
 //!
 //! Order of checks, as AWS applies them: protocol and operation, then
 //! authentication, then throttling and injected faults, then input
