@@ -367,7 +367,7 @@ async fn image_runs_as_the_charts_pod_and_reconciles_the_example() {
         "image test: the containerised operator's log ({} lines about {EXAMPLE_NAMESPACE}/{EXAMPLE}):",
         reconcile_lines.len()
     );
-    for line in logs.lines() {
+    for line in operator.logs().lines() {
         eprintln!("  {line}");
     }
     eprintln!(
