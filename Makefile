@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test unit e2e lint fmt crds tools controlplane demo bench python-deps clean-cache \
+.PHONY: all build test unit e2e lint fmt crds tools controlplane demo bench bench-smoke python-deps clean-cache \
 	image image-test upgrade-test
 
 all: build
@@ -68,9 +68,19 @@ test: controlplane tools python-deps lint
 demo:
 	hack/demo.sh
 
-## bench: reconcile throughput and memory at scale
+## bench: the operator at scale (N = BENCH_SIZES, default 1000,10000) against the bound N/Q and a
+## sequential SDK loop; results to docs/bench/results.json and docs/bench/scale.png
+BENCH_SIZES ?= 1000,10000
 bench: controlplane
-	$(CARGO) test --release --test bench -- --ignored --nocapture
+	BENCH_SIZES=$(BENCH_SIZES) BENCH_RESULTS=$(CURDIR)/docs/bench/results.json \
+		$(CARGO) test --release --test bench -- --ignored --nocapture
+	python3 -m pip install --quiet --disable-pip-version-check matplotlib
+	python3 hack/bench-plot.py docs/bench/results.json docs/bench/scale.png
+
+## bench-smoke: the benchmark harness at N = 200 (debug build, short steady window), as CI runs it
+bench-smoke: controlplane
+	BENCH_SIZES=200 BENCH_STEADY_SECS=10 BENCH_RESYNC_SECS=10 \
+		$(CARGO) test --test bench -- --ignored --nocapture
 
 clean-cache:
 	rm -rf .cache target/tools target/demo
