@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::budget::BudgetSettings;
+use crate::import::ImportArgs;
 use crate::resource::DeletionPolicy;
 use crate::settings::Settings;
 
@@ -29,6 +30,8 @@ pub enum Command {
     Run,
     /// Print the PartnerEventSource CustomResourceDefinition as YAML.
     Crd,
+    /// Write PartnerEventSource manifests for a partner's existing event sources.
+    Import(ImportArgs),
 }
 
 /// How log lines are written.

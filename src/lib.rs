@@ -10,6 +10,7 @@
 //!   measured.
 //! - [`error`]: the one error type and the classification of AWS errors.
 //! - [`operator`]: the `run` command: leader election, controller, shutdown.
+//! - [`import`]: the `import` command: manifests for a partner's existing sources.
 //! - [`config`], [`settings`], [`http`], [`metrics`], [`telemetry`]: flags, the settings a
 //!   pass uses, endpoints, metrics, logs.
 
@@ -19,6 +20,7 @@ pub mod config;
 pub mod error;
 pub mod eventbridge;
 pub mod http;
+pub mod import;
 pub mod metrics;
 pub mod operator;
 pub mod ownership;

@@ -1,10 +1,10 @@
-//! `eventbridge-partner-operator`: `run` (the default) or `crd`.
+//! `eventbridge-partner-operator`: `run` (the default), `crd` or `import`.
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use eventbridge_partner_operator::config::{Cli, Command};
-use eventbridge_partner_operator::{crd_yaml, operator, telemetry};
+use eventbridge_partner_operator::{crd_yaml, import, operator, telemetry};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -19,6 +19,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Some(Command::Import(args)) => import::main(&args, &cli.run),
         None | Some(Command::Run) => {
             telemetry::init(cli.run.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread()
