@@ -52,6 +52,8 @@ pub struct ObjectCounts {
     pub by_ready: Vec<(String, i64)>,
     /// Count per `status.state` (`PENDING`, `ACTIVE`, `DELETED`, `Unknown`).
     pub by_state: Vec<(String, i64)>,
+    /// Pending sources whose `expirationTime` is within a day.
+    pub expiring_soon: i64,
 }
 
 /// The operator's metrics registry.
@@ -67,6 +69,7 @@ pub struct Metrics {
     resync_interval: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     budget_rate: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     resyncs_deferred: Counter,
+    expiring_soon: Gauge,
 }
 
 impl Default for Metrics {
@@ -144,8 +147,16 @@ impl Metrics {
             "Resync passes put off because the resync share of the budget was spent",
             resyncs_deferred.clone(),
         );
+        let expiring_soon = Gauge::default();
+        registry.register(
+            "sources_expiring_soon",
+            "Pending partner event sources that AWS expires within a day unless their \
+             customer activates them",
+            expiring_soon.clone(),
+        );
         Metrics {
             registry,
+            expiring_soon,
             resync_interval,
             budget_rate,
             resyncs_deferred,
@@ -225,6 +236,7 @@ impl Metrics {
                 })
                 .set(*n);
         }
+        self.expiring_soon.set(objects.expiring_soon);
         let mut out = String::new();
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
@@ -256,6 +268,7 @@ mod tests {
         let text = m.render(&ObjectCounts {
             by_ready: vec![("True".into(), 2)],
             by_state: vec![("PENDING".into(), 2)],
+            expiring_soon: 1,
         });
         for line in [
             "eventbridge_partner_operator_reconciles_total{result=\"ready\"} 1",
@@ -264,6 +277,7 @@ mod tests {
             "eventbridge_partner_operator_objects{ready=\"True\"} 2",
             "eventbridge_partner_operator_objects_by_state{state=\"PENDING\"} 2",
             "eventbridge_partner_operator_leader 1",
+            "eventbridge_partner_operator_sources_expiring_soon 1",
             "eventbridge_partner_operator_resync_interval_seconds{account=\"default\",region=\"eu-west-1\"} 600.0",
             "eventbridge_partner_operator_aws_budget_rate{account=\"default\",region=\"eu-west-1\"} 50.0",
             "eventbridge_partner_operator_resyncs_deferred_total 1",
@@ -279,10 +293,12 @@ mod tests {
         m.render(&ObjectCounts {
             by_ready: vec![("False".into(), 1)],
             by_state: vec![],
+            expiring_soon: 0,
         });
         let text = m.render(&ObjectCounts {
             by_ready: vec![("True".into(), 1)],
             by_state: vec![],
+            expiring_soon: 0,
         });
         assert!(!text.contains("ready=\"False\""), "{text}");
     }

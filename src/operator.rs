@@ -301,9 +301,10 @@ async fn run_controller(
 
 /// The PartnerEventSource objects to reconcile, cached in `writer`'s store.
 ///
-/// Reconcile on spec changes (generation, which deletion also bumps) and finalizer changes
-/// only: the operator's own status writes must not trigger another pass, or every terminal
-/// error would be retried at once. Drift is caught by the resync requeue.
+/// Reconcile on spec changes (generation, which deletion also bumps), finalizer changes and
+/// annotation changes (the paused annotation) only: the operator's own status writes must not
+/// trigger another pass, or every terminal error would be retried at once. Drift is caught by
+/// the resync requeue.
 fn watched_objects(
     args: &RunArgs,
     client: &Client,
@@ -323,7 +324,9 @@ fn watched_objects(
         .reflect(writer)
         .applied_objects()
         .predicate_filter(
-            predicates::generation.combine(predicates::finalizers),
+            predicates::generation
+                .combine(predicates::finalizers)
+                .combine(predicates::annotations),
             Default::default(),
         )
 }

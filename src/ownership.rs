@@ -27,6 +27,9 @@ pub struct Claim {
     pub holds_source: bool,
     /// The object's spec is valid; an invalid one never reaches AWS, so it claims nothing.
     pub valid: bool,
+    /// The object manages its source (`managementPolicy: Manage`); an `Observe` one only
+    /// reports, so it claims nothing either.
+    pub manages: bool,
 }
 
 impl Claim {
@@ -48,7 +51,7 @@ impl Claim {
 pub fn ownership<'a>(me: &'a Claim, all: impl IntoIterator<Item = &'a Claim>) -> Ownership {
     let oldest = all
         .into_iter()
-        .filter(|c| c.valid && c.source_name == me.source_name)
+        .filter(|c| c.valid && c.manages && c.source_name == me.source_name)
         .chain(std::iter::once(me))
         .min_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     match oldest {
@@ -74,6 +77,7 @@ mod tests {
             source_name: NAME.into(),
             holds_source: false,
             valid: true,
+            manages: true,
         };
         let older = claim("team-b", "orders", 100);
         let newer = claim("team-a", "orders", 200);
@@ -109,6 +113,7 @@ mod tests {
             source_name: NAME.into(),
             holds_source: false,
             valid,
+            manages: true,
         };
         let broken_but_older = claim("team-a", 1, false);
         let valid = claim("team-b", 2, true);
@@ -127,6 +132,7 @@ mod tests {
             source_name: NAME.into(),
             holds_source,
             valid: true,
+            manages: true,
         };
         let ready = claim("team-z", true);
         let newcomer = claim("team-a", false);
@@ -144,6 +150,25 @@ mod tests {
         assert_eq!(
             ownership(&ready, &[older.clone(), ready.clone()]),
             Ownership::ConflictWith("team-y/orders".into())
+        );
+    }
+
+    #[test]
+    fn an_observing_object_claims_no_name() {
+        let claim = |ns: &str, second: i64, manages: bool| Claim {
+            namespace: ns.into(),
+            name: "orders".into(),
+            created: Some(Timestamp::from_second(second).unwrap()),
+            source_name: NAME.into(),
+            holds_source: false,
+            valid: true,
+            manages,
+        };
+        let observer = claim("team-a", 1, false);
+        let manager = claim("team-b", 2, true);
+        assert_eq!(
+            ownership(&manager, &[observer, manager.clone()]),
+            Ownership::Owner
         );
     }
 }

@@ -9,6 +9,8 @@ use crate::error::TerminalCause;
 pub const READY: &str = "Ready";
 /// Condition type: the customer created the matching event bus (state `ACTIVE`).
 pub const ACTIVATED: &str = "Activated";
+/// Condition type: the paused annotation stops every AWS call for the object.
+pub const PAUSED: &str = "Paused";
 
 /// A reason, as written into a condition's `reason` or an Event's `reason`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -22,6 +24,12 @@ pub enum Reason {
     /// `Ready`: the source had vanished from AWS (deleted or expired out of band) and was
     /// created again.
     Recreated,
+    /// `Ready`: AWS expired the source because its customer never activated it.
+    Expired,
+    /// `Ready` (`Observe`): the source exists for `spec.account`.
+    Observed,
+    /// `Ready` (`Observe`): the source does not exist for `spec.account`.
+    NotFound,
     /// `Ready`: a transient AWS error; the operator retries with backoff.
     Retrying,
     /// `Ready`: the spec breaks a rule; nothing is sent to AWS until it is fixed.
@@ -51,6 +59,12 @@ pub enum Reason {
     Deleted,
     /// `Activated`: the state is not known yet.
     Unknown,
+    /// `Activated`: pending, and AWS expires the source within a day. Also its Warning.
+    ExpiringSoon,
+    /// `Paused`: the paused annotation is set.
+    Paused,
+    /// `Paused`: the annotation was removed; AWS calls go on.
+    Resumed,
     /// Event: the customer activated the source.
     Activated,
     /// Event: the customer deactivated the source.
@@ -71,6 +85,9 @@ impl Reason {
             Reason::Created => "Created",
             Reason::Adopted => "Adopted",
             Reason::Recreated => "Recreated",
+            Reason::Expired => "Expired",
+            Reason::Observed => "Observed",
+            Reason::NotFound => "NotFound",
             Reason::Retrying => "Retrying",
             Reason::InvalidSpec => "InvalidSpec",
             Reason::NameConflict => "NameConflict",
@@ -85,6 +102,9 @@ impl Reason {
             Reason::Pending => "Pending",
             Reason::Deleted => "Deleted",
             Reason::Unknown => "Unknown",
+            Reason::ExpiringSoon => "ExpiringSoon",
+            Reason::Paused => "Paused",
+            Reason::Resumed => "Resumed",
             Reason::Activated => "Activated",
             Reason::Deactivated => "Deactivated",
             Reason::StateLookupFailed => "StateLookupFailed",

@@ -23,7 +23,9 @@ use crate::metrics::{Metrics, ObjectCounts};
 use crate::ownership::{Claim, Ownership, ownership};
 use crate::partner_api::Counted;
 use crate::reason::READY;
-use crate::resource::{PartnerEventSource, PartnerEventSourceStatus};
+use crate::resource::{
+    ManagementPolicy, PartnerEventSource, PartnerEventSourceStatus, SourceState,
+};
 use crate::settings::Settings;
 use crate::status::{self, Note, Observed, Outcome, Requeue};
 use crate::sync;
@@ -119,6 +121,7 @@ fn claim(obj: &PartnerEventSource) -> Claim {
         source_name: obj.spec.name.clone(),
         holds_source: obj.status.as_ref().is_some_and(|s| s.arn.is_some()),
         valid: obj.spec.validate().is_ok(),
+        manages: obj.spec.management_policy != Some(ManagementPolicy::Observe),
     }
 }
 
@@ -126,7 +129,15 @@ fn claim(obj: &PartnerEventSource) -> Claim {
 pub fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
     let mut by_ready: HashMap<String, i64> = HashMap::new();
     let mut by_state: HashMap<String, i64> = HashMap::new();
+    let soon = Timestamp::now() + status::EXPIRY_WARNING;
+    let mut expiring_soon = 0;
     for obj in store.state() {
+        if let Some(st) = &obj.status
+            && st.state == Some(SourceState::Pending)
+            && st.expiration_time.as_ref().is_some_and(|t| t.0 <= soon)
+        {
+            expiring_soon += 1;
+        }
         let ready = obj
             .condition(READY)
             .map_or("Unknown", |c| c.status.as_str());
@@ -141,6 +152,7 @@ pub fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
     let mut counts = ObjectCounts {
         by_ready: by_ready.into_iter().collect(),
         by_state: by_state.into_iter().collect(),
+        expiring_soon,
     };
     counts.by_ready.sort();
     counts.by_state.sort();
@@ -197,11 +209,12 @@ async fn pass(
         region,
         failures: ctx.failures.get(&uid),
         jitter: rand::random(),
+        paused: obj.paused(),
         now: Timestamp::now(),
     };
     let budget = region.map(|r| ctx.eventbridge.budget(r));
     let resync = !deleting && status::is_resync(&observed);
-    if let Some(budget) = &budget {
+    if let Some(budget) = budget.as_ref().filter(|_| !observed.paused) {
         let wait = match resync {
             true => admit_resync(ctx, budget),
             false if deleting => None,

@@ -81,7 +81,41 @@ pub struct PartnerEventSourceSpec {
     /// unless the platform team changed it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deletion_policy: Option<DeletionPolicy>,
+
+    /// What to do when AWS expires the source because its customer never activated it:
+    /// `Stop` (the default) reports `Ready=False, reason=Expired` and creates nothing; `Recreate`
+    /// creates it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub on_expiry: Option<OnExpiry>,
+
+    /// `Manage` (the default) creates, keeps and deletes the source; `Observe` only reports
+    /// whether it exists for `spec.account`, never creates or deletes it, and claims no name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub management_policy: Option<ManagementPolicy>,
 }
+
+/// What the operator does when AWS expires a source its customer never activated.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+pub enum OnExpiry {
+    /// Report `Expired` and leave it: no one is listening.
+    #[default]
+    Stop,
+    /// Create the source again.
+    Recreate,
+}
+
+/// Whether the operator manages the source or only reports on it.
+#[derive(Deserialize, Serialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema, Default)]
+pub enum ManagementPolicy {
+    /// Create, keep and delete the source.
+    #[default]
+    Manage,
+    /// Only report whether the source exists; never create or delete it.
+    Observe,
+}
+
+/// The annotation that stops every AWS call for an object while it is `"true"`.
+pub const PAUSED_ANNOTATION: &str = "eventbridgepartner.dev/paused";
 
 // The same type is the operator's `--default-deletion-policy` value (clap's ValueEnum).
 /// Whether deleting the Kubernetes object deletes the partner event source in AWS.
@@ -246,6 +280,15 @@ impl PartnerEventSourceSpec {
 }
 
 impl PartnerEventSource {
+    /// Whether the paused annotation says `"true"`.
+    pub fn paused(&self) -> bool {
+        self.metadata
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(PAUSED_ANNOTATION))
+            .is_some_and(|v| v == "true")
+    }
+
     /// The condition of the given type, if the status carries one.
     pub fn condition(&self, type_: &str) -> Option<&Condition> {
         self.status
@@ -264,6 +307,8 @@ mod tests {
             account: account.into(),
             region: None,
             deletion_policy: None,
+            on_expiry: None,
+            management_policy: None,
         }
     }
 

@@ -4,14 +4,17 @@
 use std::time::Duration;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
-use k8s_openapi::jiff::Timestamp;
+use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
 use crate::backoff::retry_delay;
 use crate::error::{AwsError, AwsErrorClass};
 use crate::ownership::Ownership;
 use crate::partner_api::{Operation, SourceAccount};
-use crate::reason::{ACTIVATED, READY, Reason};
-use crate::resource::{PartnerEventSourceSpec, PartnerEventSourceStatus, SourceState};
+use crate::reason::{ACTIVATED, PAUSED, READY, Reason};
+use crate::resource::{
+    ManagementPolicy, OnExpiry, PAUSED_ANNOTATION, PartnerEventSourceSpec,
+    PartnerEventSourceStatus, SourceState,
+};
 use crate::settings::Settings;
 
 /// What a pass knows about the object before it talks to AWS.
@@ -31,6 +34,8 @@ pub struct Observed<'a> {
     pub failures: u32,
     /// A random number in `[0, 1)` for jitter.
     pub jitter: f64,
+    /// The paused annotation is set.
+    pub paused: bool,
     /// The current time.
     pub now: Timestamp,
 }
@@ -61,6 +66,12 @@ pub enum PassResult {
     Deleted,
     /// Cleanup finished without touching AWS (Retain, conflict, never created).
     Released,
+    /// AWS expired the source; nothing is created.
+    Expired,
+    /// `Observe`: the source does not exist.
+    NotFound,
+    /// The paused annotation stops all AWS calls.
+    Paused,
 }
 
 impl PassResult {
@@ -74,6 +85,9 @@ impl PassResult {
             PassResult::InvalidSpec => "invalid_spec",
             PassResult::Deleted => "deleted",
             PassResult::Released => "released",
+            PassResult::Expired => "expired",
+            PassResult::NotFound => "not_found",
+            PassResult::Paused => "paused",
         }
     }
 }
@@ -186,6 +200,8 @@ pub enum Origin {
     Adopted,
     /// It was known before this pass; the pass only looked.
     Kept,
+    /// `Observe`: it exists; the operator only reports it.
+    Observed,
 }
 
 impl Observed<'_> {
@@ -201,11 +217,40 @@ impl Observed<'_> {
             .map(|c| c.reason.as_str())
     }
 
-    /// The status as it stands, with the generation this pass looked at.
+    /// The status as it stands, with the generation this pass looked at (and, once the paused
+    /// annotation is gone, `Paused=False`).
     fn base_status(&self) -> PartnerEventSourceStatus {
         let mut status = self.status.cloned().unwrap_or_default();
         status.observed_generation = self.generation;
+        let was_paused = status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == PAUSED && c.status == "True");
+        if was_paused && !self.paused {
+            let message = "the paused annotation was removed; AWS calls go on";
+            self.set_condition(&mut status, PAUSED, "False", Reason::Resumed, message);
+        }
         status
+    }
+
+    /// The policy for a source AWS expired.
+    pub fn on_expiry(&self) -> OnExpiry {
+        self.spec.on_expiry.unwrap_or_default()
+    }
+
+    /// Whether the operator only reports on this source.
+    pub fn observe_only(&self) -> bool {
+        self.spec.management_policy == Some(ManagementPolicy::Observe)
+    }
+
+    /// Whether the source, last seen pending, has passed the expiration time last read: AWS
+    /// deleted it on purpose because no one activated it.
+    pub fn expired_in_aws(&self) -> bool {
+        let Some(st) = self.status else {
+            return false;
+        };
+        st.state == Some(SourceState::Pending)
+            && st.expiration_time.as_ref().is_some_and(|t| t.0 <= self.now)
     }
 
     /// The current status with `Ready=False` for the given reason; what AWS told us before
@@ -278,6 +323,8 @@ pub fn creating(o: &Observed<'_>) -> Option<PartnerEventSourceStatus> {
         .status
         .is_some_and(|st| st.observed_generation == o.generation);
     let will_create = o.spec.validate().is_ok()
+        && !o.paused
+        && !o.observe_only()
         && *o.ownership == Ownership::Owner
         && o.region.is_some()
         && o.known_arn().is_none();
@@ -302,7 +349,42 @@ pub fn is_resync(o: &Observed<'_>) -> bool {
         o.ready_reason(),
         Some("Creating" | "Retrying" | "Deleting") | None
     );
-    described && settled && *o.ownership == Ownership::Owner && o.spec.validate().is_ok()
+    let calls_aws = !o.paused
+        && o.spec.validate().is_ok()
+        && (o.observe_only() || *o.ownership == Ownership::Owner);
+    described && settled && calls_aws
+}
+
+/// The paused annotation is set: `Paused=True`, nothing else changes, no AWS call, and the
+/// next pass comes with the annotation's removal.
+pub fn paused(o: &Observed<'_>) -> Outcome {
+    let mut status = o.status.cloned().unwrap_or_default();
+    let message = format!("{PAUSED_ANNOTATION} is \"true\": no AWS calls until it is removed");
+    o.set_condition(&mut status, PAUSED, "True", Reason::Paused, &message);
+    let first = o
+        .status
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == PAUSED))
+        .is_none_or(|c| c.status != "True");
+    let notes = match first {
+        true => vec![Note::normal(Reason::Paused, "Pause", message)],
+        false => vec![],
+    };
+    Outcome::write(status, PassResult::Paused).notes(notes)
+}
+
+/// AWS expired the source because its customer never activated it, and `onExpiry` is `Stop`:
+/// `Ready=False, reason=Expired`, a Warning once, and nothing is created.
+pub fn expired(o: &Observed<'_>) -> Outcome {
+    let message = format!(
+        "AWS deleted partner event source {} because account {} never activated it (no one \
+         is listening); set spec.onExpiry: Recreate to create it again, or delete this object",
+        o.spec.name, o.spec.account
+    );
+    let mut outcome = stuck(o, Reason::Expired, "Observe", &message, PassResult::Expired);
+    if let Some(status) = outcome.status.as_mut() {
+        status.state = None;
+    }
+    outcome
 }
 
 /// `Ready=False`, reported once as a Warning, for a state that needs a person or a change.
@@ -376,12 +458,49 @@ pub fn ready(
         o.spec.account
     );
     o.set_condition(&mut status, READY, "True", reason, &message);
-    let (value, act_reason, act_message) = activation(o.spec, status.state.as_ref());
+    let expires = status.expiration_time.as_ref().map(|t| t.0);
+    let (value, act_reason, act_message) = activation(o, status.state.as_ref(), expires);
     notes.extend(activation_change(o, status.state.as_ref(), &act_message));
+    notes.extend(expiring_soon(o, act_reason, &act_message));
     o.set_condition(&mut status, ACTIVATED, value, act_reason, &act_message);
+    let requeue = next_look(o, s, status.state.as_ref(), expires);
     Outcome::write(status, PassResult::Ready)
         .notes(notes)
-        .requeue(o.resync(s))
+        .requeue(requeue)
+}
+
+/// How far ahead of `expirationTime` a pending source is reported as expiring soon.
+pub const EXPIRY_WARNING: SignedDuration = SignedDuration::from_hours(24);
+
+/// The resync, or earlier when a pending source reaches its expiry warning or its expiry, so
+/// that both are seen when they happen rather than up to a resync later.
+fn next_look(
+    o: &Observed<'_>,
+    s: &Settings,
+    state: Option<&SourceState>,
+    expires: Option<Timestamp>,
+) -> Requeue {
+    let resync = o.resync(s);
+    let (Some(SourceState::Pending), Some(expires), Requeue::After(resync)) =
+        (state, expires, resync)
+    else {
+        return resync;
+    };
+    let until = |t: Timestamp| Duration::try_from(t.duration_since(o.now)).ok();
+    let warn_at = until(expires - EXPIRY_WARNING).filter(|d| !d.is_zero());
+    let expiry = until(expires).map(|d| d + Duration::from_secs(30));
+    let soonest = [Some(resync), warn_at, expiry].into_iter().flatten().min();
+    Requeue::After(soonest.unwrap_or(resync))
+}
+
+/// The Warning when a pending source enters its last day.
+fn expiring_soon(o: &Observed<'_>, reason: Reason, message: &str) -> Option<Note> {
+    let before = o
+        .status
+        .and_then(|st| st.conditions.iter().find(|c| c.type_ == ACTIVATED))
+        .map(|c| c.reason.as_str());
+    (reason == Reason::ExpiringSoon && before != Some(reason.as_str()))
+        .then(|| Note::warning(reason, "Observe", message.to_owned()))
 }
 
 /// A known source whose state could not be read: the ARN and `Ready` stay (a failed lookup
@@ -414,6 +533,7 @@ fn ready_reason(o: &Observed<'_>, origin: Origin) -> Reason {
         Origin::Created => Reason::Created,
         Origin::Recreated => Reason::Recreated,
         Origin::Adopted => Reason::Adopted,
+        Origin::Observed => Reason::Observed,
         Origin::Kept => match o.ready_reason() {
             Some("Adopted") => Reason::Adopted,
             Some("Recreated") => Reason::Recreated,
@@ -425,7 +545,7 @@ fn ready_reason(o: &Observed<'_>, origin: Origin) -> Reason {
 fn origin_note(o: &Observed<'_>, arn: &str, origin: Origin) -> Option<Note> {
     let (name, account) = (&o.spec.name, &o.spec.account);
     let (reason, action, message) = match origin {
-        Origin::Kept => return None,
+        Origin::Kept | Origin::Observed => return None,
         Origin::Created => (
             Reason::Created,
             "Create",
@@ -450,11 +570,27 @@ fn origin_note(o: &Observed<'_>, arn: &str, origin: Origin) -> Option<Note> {
 
 /// The `Activated` condition for a state: its status, reason and message.
 fn activation(
-    spec: &PartnerEventSourceSpec,
+    o: &Observed<'_>,
     state: Option<&SourceState>,
+    expires: Option<Timestamp>,
 ) -> (&'static str, Reason, String) {
+    let spec = o.spec;
     let account = &spec.account;
     match state {
+        Some(SourceState::Pending)
+            if expires.is_some_and(|t| t.duration_since(o.now) <= EXPIRY_WARNING) =>
+        {
+            (
+                "False",
+                Reason::ExpiringSoon,
+                format!(
+                    "AWS expires this source at {} unless account {account} creates an event \
+                     bus named {}",
+                    expires.map(|t| t.to_string()).unwrap_or_default(),
+                    spec.name
+                ),
+            )
+        }
         Some(SourceState::Active) => (
             "True",
             Reason::Active,

@@ -5,23 +5,29 @@
 //! The AWS calls a pass can make are exactly the paths through these functions:
 //! - new object: `Create` (its answer is enough: a new source is `PENDING` for `spec.account`);
 //! - `Create` says the source exists: `ListAccounts` (whose is it?), then `Describe` (its ARN);
-//! - known object: `ListAccounts`; when the source is gone, the new-object path again;
+//! - known object: `ListAccounts`; when the source is gone, the new-object path again, unless
+//!   AWS expired it (pending past its expiration time) and `onExpiry` is `Stop`;
+//! - `Observe`: `ListAccounts`, and `Describe` the first time for the ARN; never a create;
+//! - paused, or expired and left so: nothing;
 //! - deletion: `Delete`, or nothing.
 
 use crate::error::{AwsError, AwsErrorClass};
 use crate::ownership::Ownership;
 use crate::partner_api::{Operation, PartnerApi, SourceAccount};
 use crate::reason::Reason;
-use crate::resource::{DeletionPolicy, SourceState};
+use crate::resource::{DeletionPolicy, OnExpiry, SourceState};
 use crate::settings::Settings;
 use crate::status::{
-    Note, Observed, Origin, Outcome, PassResult, Requeue, failed, ready, retrying,
+    Note, Observed, Origin, Outcome, PassResult, Requeue, expired, failed, paused, ready, retrying,
     state_lookup_failed, stuck,
 };
 
 /// Brings the source in AWS in line with a live object: validate, check ownership, then
 /// create or look, and report.
 pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Outcome {
+    if o.paused {
+        return paused(o);
+    }
     if let Err(errors) = o.spec.validate() {
         let message = errors
             .iter()
@@ -35,6 +41,12 @@ pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Out
             &message,
             PassResult::InvalidSpec,
         );
+    }
+    if o.observe_only() {
+        let Some(region) = o.region else {
+            return no_region(o, s);
+        };
+        return Pass { api, o, s, region }.observe().await;
     }
     if let Ownership::ConflictWith(owner) = o.ownership {
         let message = format!(
@@ -53,16 +65,43 @@ pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Out
     let Some(region) = o.region else {
         return no_region(o, s);
     };
+    let was_expired = o.ready_reason() == Some(Reason::Expired.as_str());
+    if was_expired && o.on_expiry() == OnExpiry::Stop {
+        // Nothing to look at in AWS: the source stays gone until the object is revived
+        // (onExpiry: Recreate) or deleted and applied again.
+        return expired(o).requeue(Requeue::AwaitChange);
+    }
     let pass = Pass { api, o, s, region };
-    match o.known_arn() {
-        Some(arn) => pass.check(arn).await,
-        None => pass.create(Origin::Created).await,
+    match (o.known_arn(), was_expired) {
+        (Some(arn), false) => pass.check(arn).await,
+        (Some(_), true) => pass.create(Origin::Recreated).await,
+        (None, _) => pass.create(Origin::Created).await,
     }
 }
 
 /// Settles the source in AWS for an object being deleted: delete it when this object owns it
 /// and its policy says so, otherwise leave it and let the finalizer go.
 pub async fn cleanup(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Outcome {
+    if o.paused {
+        // The finalizer stays until the annotation is removed.
+        return paused(o);
+    }
+    if o.observe_only() {
+        let note = Note::normal(
+            Reason::Released,
+            "Delete",
+            "managementPolicy is Observe: left the partner event source in AWS".into(),
+        );
+        return Outcome::release(PassResult::Released, Some(note));
+    }
+    if o.ready_reason() == Some(Reason::Expired.as_str()) {
+        let note = Note::normal(
+            Reason::Released,
+            "Delete",
+            "the source had expired in AWS; nothing to delete".into(),
+        );
+        return Outcome::release(PassResult::Released, Some(note));
+    }
     if let Ownership::ConflictWith(owner) = o.ownership {
         let note = Note::normal(
             Reason::Released,
@@ -147,11 +186,53 @@ impl<'a, A: PartnerApi> Pass<'a, A> {
             Ok(accounts) => accounts,
             Err(e) => return state_lookup_failed(o, s, arn, &e),
         };
+        // An observed source the object now manages is taken over as it is.
+        let origin = match o.ready_reason() == Some(Reason::Observed.as_str()) {
+            true => Origin::Adopted,
+            false => Origin::Kept,
+        };
         match self.sharing(&accounts) {
-            Sharing::Ours(entry) => ready(o, s, arn, Some(entry), Origin::Kept),
+            Sharing::Ours(entry) => ready(o, s, arn, Some(entry), origin),
+            // Gone while pending past its expiration time: AWS expired it on purpose.
+            Sharing::Nobody if o.expired_in_aws() && o.on_expiry() == OnExpiry::Stop => {
+                expired(o).requeue(Requeue::AwaitChange)
+            }
             Sharing::Nobody => self.create(Origin::Recreated).await,
             Sharing::Others(others) => shared_elsewhere(o, s, others),
         }
+    }
+
+    /// `Observe`: report whether the source exists for `spec.account`; never create it.
+    async fn observe(&self) -> Outcome {
+        let (o, s) = (self.o, self.s);
+        let accounts = match (self.list_accounts().await, o.known_arn()) {
+            (Ok(accounts), _) => accounts,
+            (Err(e), Some(arn)) => return state_lookup_failed(o, s, arn, &e),
+            (Err(e), None) => return failed(o, s, Operation::ListAccounts, &e),
+        };
+        let Sharing::Ours(entry) = self.sharing(&accounts) else {
+            let message = format!(
+                "partner event source {} does not exist in AWS for account {} \
+                 (managementPolicy is Observe: the operator does not create it)",
+                o.spec.name, o.spec.account
+            );
+            return stuck(
+                o,
+                Reason::NotFound,
+                "Observe",
+                &message,
+                PassResult::NotFound,
+            )
+            .requeue(o.resync(s));
+        };
+        let arn = match o.known_arn() {
+            Some(arn) => arn.to_owned(),
+            None => match self.api.describe(self.region, &o.spec.name).await {
+                Ok(arn) => arn,
+                Err(e) => return failed(o, s, Operation::Describe, &e),
+            },
+        };
+        ready(o, s, &arn, Some(entry), Origin::Observed)
     }
 
     /// `CreatePartnerEventSource`; an existing source is adopted if it is ours.

@@ -9,8 +9,11 @@ use k8s_openapi::jiff::Timestamp;
 use super::*;
 use crate::error::AwsErrorClass;
 use crate::partner_api::fake::{FakePartnerApi, arn, aws_error};
+use crate::reason::PAUSED;
 use crate::reason::{ACTIVATED, READY};
-use crate::resource::{PartnerEventSourceSpec, PartnerEventSourceStatus, SourceState};
+use crate::resource::{
+    ManagementPolicy, OnExpiry, PartnerEventSourceSpec, PartnerEventSourceStatus, SourceState,
+};
 
 const NAME: &str = "aws.partner/acme.com/customer-4711/orders";
 const ACCOUNT: &str = "123456789012";
@@ -24,6 +27,8 @@ fn spec() -> PartnerEventSourceSpec {
         account: ACCOUNT.into(),
         region: None,
         deletion_policy: None,
+        on_expiry: None,
+        management_policy: None,
     }
 }
 
@@ -44,6 +49,8 @@ struct Case {
     status: Option<PartnerEventSourceStatus>,
     failures: u32,
     settings: Settings,
+    paused: bool,
+    now: Timestamp,
 }
 
 impl Case {
@@ -56,6 +63,8 @@ impl Case {
             status: None,
             failures: 0,
             settings: Settings::default(),
+            paused: false,
+            now: now(),
         }
     }
 
@@ -69,7 +78,8 @@ impl Case {
             region: self.region,
             failures: self.failures,
             jitter: 0.5,
-            now: now(),
+            paused: self.paused,
+            now: self.now,
         };
         if self.deleting {
             cleanup(api, &observed, &self.settings).await
@@ -479,6 +489,7 @@ async fn a_new_object_is_marked_creating_until_the_answer_comes() {
         region: case.region,
         failures: 0,
         jitter: 0.5,
+        paused: false,
         now: now(),
     };
     let mark = crate::status::creating(&observed).expect("a new object is marked");
@@ -624,5 +635,236 @@ async fn an_unchanged_condition_keeps_its_transition_time() {
     assert_eq!(
         condition(&later, READY).last_transition_time,
         before.last_transition_time
+    );
+}
+
+/// A Ready object whose first look brought its times (pending, expiring in 14 days).
+async fn looked_at() -> (FakePartnerApi, PartnerEventSourceStatus) {
+    let (api, status) = ready_status().await;
+    let status = known(status).run(&api).await.status.unwrap();
+    (api, status)
+}
+
+fn days(n: i64) -> k8s_openapi::jiff::SignedDuration {
+    k8s_openapi::jiff::SignedDuration::from_hours(24 * n)
+}
+
+#[tokio::test]
+async fn a_source_gone_while_pending_past_its_expiration_is_expired_and_not_recreated() {
+    let (api, status) = looked_at().await;
+    api.remove(NAME);
+    let mut case = known(status);
+    case.now = now() + days(15);
+    let outcome = case.run(&api).await;
+    assert_eq!(
+        api.calls(),
+        [Create, ListAccounts, ListAccounts],
+        "no create"
+    );
+    assert_eq!(outcome.result, PassResult::Expired);
+    let ready = condition(&outcome, READY);
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "Expired")
+    );
+    assert!(
+        ready.message.contains("onExpiry: Recreate"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(reasons(&outcome), ["Expired"]);
+    assert!(outcome.notes[0].warning);
+    assert_eq!(outcome.requeue, Requeue::AwaitChange);
+    assert!(!api.exists(NAME));
+
+    // Later passes neither call AWS nor repeat the Event.
+    case.status = outcome.status.clone();
+    let again = case.run(&api).await;
+    assert_eq!(api.calls().len(), 3);
+    assert!(again.notes.is_empty());
+    assert_eq!(again.status, outcome.status);
+
+    // Deleting it needs no AWS call either.
+    case.deleting = true;
+    assert!(case.run(&api).await.release);
+    assert_eq!(api.calls().len(), 3);
+}
+
+#[tokio::test]
+async fn on_expiry_recreate_creates_an_expired_source_again() {
+    let (api, status) = looked_at().await;
+    api.remove(NAME);
+    let mut case = known(status);
+    case.now = now() + days(15);
+    case.spec.on_expiry = Some(OnExpiry::Recreate);
+    let outcome = case.run(&api).await;
+    assert_eq!(api.calls(), [Create, ListAccounts, ListAccounts, Create]);
+    assert_eq!(condition(&outcome, READY).reason, "Recreated");
+
+    // An object left Expired is revived by switching to Recreate.
+    let (api, status) = looked_at().await;
+    api.remove(NAME);
+    let mut case = known(status);
+    case.now = now() + days(15);
+    case.status = case.run(&api).await.status;
+    case.spec.on_expiry = Some(OnExpiry::Recreate);
+    let revived = case.run(&api).await;
+    assert_eq!(condition(&revived, READY).reason, "Recreated");
+    assert!(api.exists(NAME));
+}
+
+#[tokio::test]
+async fn a_source_gone_before_its_expiration_or_after_activation_is_recreated() {
+    // Deleted out of band while pending, before expiry.
+    let (api, status) = looked_at().await;
+    api.remove(NAME);
+    let outcome = known(status).run(&api).await;
+    assert_eq!(condition(&outcome, READY).reason, "Recreated");
+
+    // Gone while ACTIVE: never an expiry, whatever the time.
+    let (api, status) = looked_at().await;
+    api.set_state(NAME, SourceState::Active);
+    let status = known(status).run(&api).await.status.unwrap();
+    api.remove(NAME);
+    let mut case = known(status);
+    case.now = now() + days(30);
+    let outcome = case.run(&api).await;
+    assert_eq!(condition(&outcome, READY).reason, "Recreated");
+}
+
+#[tokio::test]
+async fn a_pending_source_in_its_last_day_warns_once_and_is_looked_at_when_it_expires() {
+    let (api, status) = looked_at().await;
+    let mut case = known(status);
+    case.now = now() + days(13) + k8s_openapi::jiff::SignedDuration::from_hours(1);
+    let outcome = case.run(&api).await;
+    let activated = condition(&outcome, ACTIVATED);
+    assert_eq!(
+        (activated.status.as_str(), activated.reason.as_str()),
+        ("False", "ExpiringSoon")
+    );
+    assert_eq!(reasons(&outcome), ["ExpiringSoon"]);
+    assert!(outcome.notes[0].warning);
+    // The next look comes just after the expiration (23 h away), not a resync later... unless
+    // the resync is sooner.
+    let Requeue::After(d) = outcome.requeue else {
+        panic!()
+    };
+    assert!(d <= Duration::from_secs(330), "{d:?}");
+    case.status = outcome.status.clone();
+    let again = case.run(&api).await;
+    assert!(again.notes.is_empty(), "warned once");
+
+    // With a resync longer than a day, the look comes at the warning and at the expiry.
+    let (api, status) = looked_at().await;
+    let mut case = known(status);
+    case.settings.resync = Duration::from_secs(30 * 86_400);
+    let outcome = case.run(&api).await;
+    let Requeue::After(d) = outcome.requeue else {
+        panic!()
+    };
+    assert_eq!(
+        d,
+        Duration::from_secs(13 * 86_400),
+        "at the start of the last day"
+    );
+}
+
+fn observing(status: Option<PartnerEventSourceStatus>) -> Case {
+    let mut case = known_or_not(status);
+    case.spec.management_policy = Some(ManagementPolicy::Observe);
+    case
+}
+
+#[tokio::test]
+async fn observe_reports_an_existing_source_and_never_creates_or_deletes() {
+    let api = aws();
+    api.insert(NAME, ACCOUNT, SourceState::Pending);
+    let outcome = observing(None).run(&api).await;
+    assert_eq!(api.calls(), [ListAccounts, Describe]);
+    let ready = condition(&outcome, READY);
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Observed")
+    );
+    assert_eq!(
+        outcome.status.as_ref().unwrap().arn,
+        Some(arn(REGION, NAME))
+    );
+
+    // A resync only lists; deleting the object leaves the source.
+    let mut case = observing(outcome.status.clone());
+    let again = case.run(&api).await;
+    assert_eq!(api.calls(), [ListAccounts, Describe, ListAccounts]);
+    assert_eq!(again.status, outcome.status);
+    case.deleting = true;
+    let released = case.run(&api).await;
+    assert!(released.release);
+    assert_eq!(api.calls().len(), 3);
+    assert!(api.exists(NAME));
+}
+
+#[tokio::test]
+async fn observe_reports_a_missing_source_as_not_found_without_creating_it() {
+    let api = aws();
+    let outcome = observing(None).run(&api).await;
+    assert_eq!(api.calls(), [ListAccounts]);
+    assert_eq!(outcome.result, PassResult::NotFound);
+    let ready = condition(&outcome, READY);
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "NotFound")
+    );
+    assert!(!api.exists(NAME));
+    // Another object with the name is no conflict for an observer.
+    let mut case = observing(None);
+    case.ownership = Ownership::ConflictWith("team-b/orders".into());
+    assert_eq!(case.run(&api).await.result, PassResult::NotFound);
+}
+
+#[tokio::test]
+async fn observe_then_manage_takes_over_without_a_create() {
+    let api = aws();
+    api.insert(NAME, ACCOUNT, SourceState::Pending);
+    let observed = observing(None).run(&api).await;
+    let managed = known(observed.status.unwrap()).run(&api).await;
+    assert_eq!(
+        api.calls(),
+        [ListAccounts, Describe, ListAccounts],
+        "no create"
+    );
+    assert_eq!(condition(&managed, READY).reason, "Adopted");
+    assert_eq!(reasons(&managed), ["Adopted"]);
+}
+
+#[tokio::test]
+async fn a_paused_object_makes_no_aws_call_until_the_annotation_goes() {
+    let api = aws();
+    let mut case = Case::new();
+    case.paused = true;
+    let outcome = case.run(&api).await;
+    assert!(api.calls().is_empty());
+    assert_eq!(outcome.result, PassResult::Paused);
+    let paused = condition(&outcome, PAUSED);
+    assert_eq!(
+        (paused.status.as_str(), paused.reason.as_str()),
+        ("True", "Paused")
+    );
+    assert_eq!(outcome.requeue, Requeue::AwaitChange);
+
+    // Deleting a paused object keeps the finalizer and touches nothing.
+    case.deleting = true;
+    let held = case.run(&api).await;
+    assert!(!held.release);
+    assert!(api.calls().is_empty());
+
+    // Unpaused: the pass goes on and the condition says so.
+    let case = known_or_not(outcome.status.clone());
+    let resumed = case.run(&api).await;
+    assert_eq!(api.calls(), [Create]);
+    let paused = condition(&resumed, PAUSED);
+    assert_eq!(
+        (paused.status.as_str(), paused.reason.as_str()),
+        ("False", "Resumed")
     );
 }

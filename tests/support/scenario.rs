@@ -96,6 +96,8 @@ impl Scenario {
                 account: account.to_owned(),
                 region: None,
                 deletion_policy: None,
+                on_expiry: None,
+                management_policy: None,
             },
         );
         obj.metadata = ObjectMeta {
