@@ -53,7 +53,7 @@ unit:
 
 ## e2e: the end-to-end suites against the real control plane and the emulator
 e2e: controlplane
-	$(CARGO) test --test e2e_reconcile --test e2e_operations -- --nocapture
+	$(CARGO) test --test e2e_reconcile --test e2e_operations --test e2e_import -- --nocapture
 
 python-deps:
 	python3 -m pip install --quiet --disable-pip-version-check boto3 pytest
