@@ -428,7 +428,14 @@ pub async fn run(args: &ImportArgs, aws: &RunArgs) -> Result<(), ImportError> {
     };
     let manifests = manifests(&found, &target).map_err(ImportError::Render)?;
     match &args.output {
-        None => print!("{}", yaml_stream(&manifests)),
+        // Not print!, which panics when the reader went away (`| head`).
+        None => {
+            std::io::Write::write_all(&mut std::io::stdout(), yaml_stream(&manifests).as_bytes())
+                .map_err(|error| ImportError::Write {
+                    path: "stdout".into(),
+                    error,
+                })?
+        }
         Some(dir) => write_files(dir, &manifests)?,
     }
     let sources = {
