@@ -22,10 +22,16 @@ use serde::{Deserialize, Serialize};
 pub const NAME_PATTERN: &str = r"^aws\.partner(/[.\-_A-Za-z0-9]+){2,}$";
 /// Longest partner event source name EventBridge accepts.
 pub const NAME_MAX_LEN: usize = 256;
-/// Pattern of an AWS account ID, from the model's `AccountId` shape.
-pub const ACCOUNT_PATTERN: &str = r"^\d{12}$";
-/// Pattern of an AWS region name such as `eu-west-1` or `us-gov-west-1`.
-pub const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-\d+$";
+/// Pattern of an AWS account ID, from the model's `AccountId` shape (`\d{12}`).
+///
+/// Digits are spelled `[0-9]` on purpose: AWS (Java) and the API server (Go's RE2, also
+/// behind CEL) read `\d` as ASCII digits only, while the `regex` crate's `\d` is any Unicode
+/// digit, so `^\d{12}$` here would accept an account of Arabic-Indic or fullwidth digits that
+/// both of them reject. Every class in these patterns is ASCII so all three agree.
+pub const ACCOUNT_PATTERN: &str = r"^[0-9]{12}$";
+/// Pattern of an AWS region name such as `eu-west-1` or `us-gov-west-1` (ASCII only, as
+/// [`ACCOUNT_PATTERN`] explains).
+pub const REGION_PATTERN: &str = r"^[a-z]{2}(-[a-z]+)+-[0-9]+$";
 
 static NAME_RE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(NAME_PATTERN).expect("NAME_PATTERN is a valid regex"));
@@ -376,6 +382,22 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    #[test]
+    fn digits_are_ascii_only_as_for_aws_and_the_api_server() {
+        // Arabic-Indic and fullwidth digits are Unicode digits, but not `\d` for AWS or RE2.
+        for bad in ["١٢٣٤٥٦٧٨٩٠١٢", "１２３４５６７８９０１２", "12345678901٢"]
+        {
+            assert_eq!(
+                fields(spec("aws.partner/acme.com/c/orders", bad).validate()),
+                ["spec.account"],
+                "{bad:?}"
+            );
+        }
+        let mut s = spec("aws.partner/acme.com/c/orders", "123456789012");
+        s.region = Some("eu-west-١".into());
+        assert_eq!(fields(s.validate()), ["spec.region"]);
     }
 
     #[test]
