@@ -23,6 +23,8 @@ mod admin;
 mod config;
 mod error;
 mod faults;
+#[cfg(test)]
+mod fuzz;
 mod identity;
 mod model;
 mod pagination;

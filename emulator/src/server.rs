@@ -138,7 +138,7 @@ async fn sts_request(
 }
 
 /// Runs one request to its result; also returns the caller's account and region for the log.
-fn serve(
+pub(crate) fn serve(
     shared: &Shared,
     operation: &str,
     headers: &HeaderMap,
