@@ -236,7 +236,14 @@ impl AwsError {
         let (class, code, message) = match &err {
             SdkError::ServiceError(ctx) => {
                 let status = ctx.raw().status().as_u16();
-                let code = ctx.err().code().unwrap_or("UnknownError").to_owned();
+                // A blank `x-amzn-errortype` header wins over the body's `__type` in the SDK
+                // and leaves an empty code, which names nothing: read it as no code at all.
+                let code = ctx
+                    .err()
+                    .code()
+                    .filter(|c| !c.is_empty())
+                    .unwrap_or("UnknownError")
+                    .to_owned();
                 let message = ctx.err().message().unwrap_or_default().to_owned();
                 (classify(&code, Some(status)), code, message)
             }
