@@ -279,6 +279,8 @@ image() {
 	stages="$(mktemp)"
 	if [[ "${1:-}" == --committed ]]; then
 		committed="$(mktemp -d)"
+		# shellcheck disable=SC2064 # the dir is known now
+		trap "rm -rf '$committed'" EXIT
 		git archive --format=tar HEAD | tar -x -C "$committed"
 		context="$committed"
 		say "building the committed tree ($(git rev-parse --short HEAD))"
