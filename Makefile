@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: all build test unit e2e lint fmt crds tools controlplane demo bench bench-smoke python-deps clean-cache \
-	image image-test upgrade-test
+	image image-test upgrade-test fuzz deny
 
 all: build
 
@@ -60,9 +60,21 @@ python-deps:
 
 ## test: everything CI runs (TEST_ARGS: extra libtest args, e.g. --skip NAME)
 test: controlplane tools python-deps lint
+	nice -n 10 target/tools/bin/cargo-deny check bans licenses sources
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace -- --nocapture $(TEST_ARGS)
 	python3 -m pytest -q emulator/tests
+
+## deny: licenses, duplicate versions and sources of the dependency tree (deny.toml)
+deny: tools
+	nice -n 10 target/tools/bin/cargo-deny check bans licenses sources
+
+## fuzz: every fuzz target (the emulator's request parsing, the operator's error
+## classification) for FUZZ_SECONDS each (default 60; `cargo test` runs them briefly)
+FUZZ_SECONDS ?= 60
+fuzz:
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test -p eventbridge-partner-emulator --lib fuzz:: -- --nocapture
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --test fuzz fuzz_ -- --nocapture
 
 ## demo: control plane, emulator and operator, with the example applied; Ctrl-C stops it all
 demo:
