@@ -3,17 +3,25 @@
 //! embeds, and Debian's `lua5.1`, whose debug hooks also show that every outcome line of
 //! the script runs for some case. The cases are `examples/argocd/health_test.yaml`, in the
 //! format Argo CD uses for the health checks it ships.
+//!
+//! The same cases, and objects in every state the operator writes, taken from the real API
+//! server (the CRD installed, the status written through the status subresource, read back
+//! with `kubectl get -o json`), also go through Argo CD's own Go code (`tests/argocd`, built
+//! by `hack/argocd-health.sh`), which must agree with the expected verdicts and with the
+//! Lua interpreters.
 
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::Deserialize;
 use serde_json::Value;
-use support::command::run;
-use support::repo::{read, root};
+use support::command::{run, run_with_input};
+use support::controlplane::ControlPlane;
+use support::repo::{crd_path, read, root};
 
 const HEALTH_KEY: &str = "resource.customizations.health.eventbridgepartner.dev_PartnerEventSource";
 
@@ -99,15 +107,18 @@ fn lua_value(value: &Value) -> String {
 
 /// What one interpreter made of every case.
 struct Run {
-    /// (status, message, globals the script leaked) per case, in order.
-    results: Vec<(String, String, String)>,
+    /// (status, message, globals the script leaked, deletionMessage or "") per case, in
+    /// order.
+    results: Vec<(String, String, String, String)>,
     /// Lines of the script that ran, when the interpreter has debug hooks.
     covered: Option<Vec<usize>>,
 }
 
 /// Runs `script` once per object, each in a fresh environment with only `obj` and the
 /// standard functions a health check may use (as in Argo CD, where `obj` is the live
-/// object and the returned table is the verdict).
+/// object and the returned table is the verdict). Argo CD opens only Lua's base, table and
+/// (a safe part of the) os libraries for a custom check, so `string` and `math` are absent
+/// here too.
 fn run_health(interpreter: &Path, script: &Path, objects: &[Value]) -> Run {
     let cases: Vec<String> = objects.iter().map(lua_value).collect();
     let runner = format!(
@@ -117,7 +128,7 @@ local cases = {{
 {cases}
 }}
 local allowed = {{ obj = true, ipairs = true, pairs = true, next = true, type = true,
-  tostring = true, tonumber = true, string = true, table = true, math = true }}
+  tostring = true, tonumber = true, table = true }}
 local covered = {{}}
 local hooks = debug ~= nil and debug.sethook ~= nil
 if hooks then
@@ -131,7 +142,7 @@ end
 for i, case in ipairs(cases) do
   local chunk = assert(loadfile(path))
   local env = {{ obj = case, ipairs = ipairs, pairs = pairs, next = next, type = type,
-    tostring = tostring, tonumber = tonumber, string = string, table = table, math = math }}
+    tostring = tostring, tonumber = tonumber, table = table }}
   setfenv(chunk, env)
   local hs = chunk()
   local leaked = {{}}
@@ -141,7 +152,12 @@ for i, case in ipairs(cases) do
     end
   end
   local message = string.gsub(tostring(hs.message), "[\t\n]", " ")
-  io.write("RESULT\t", tostring(hs.status), "\t", message, "\t", table.concat(leaked, ","), "\n")
+  local deletion = ""
+  if hs.deletionMessage ~= nil then
+    deletion = string.gsub(tostring(hs.deletionMessage), "[\t\n]", " ")
+  end
+  io.write("RESULT\t", tostring(hs.status), "\t", message, "\t", table.concat(leaked, ","),
+    "\t", deletion, "\n")
 end
 if hooks then
   debug.sethook()
@@ -174,9 +190,12 @@ end
     for line in stdout.lines() {
         let fields: Vec<&str> = line.split('\t').collect();
         match fields.as_slice() {
-            ["RESULT", status, message, leaked] => {
-                results.push((status.to_string(), message.to_string(), leaked.to_string()))
-            }
+            ["RESULT", status, message, leaked, deletion] => results.push((
+                status.to_string(),
+                message.to_string(),
+                leaked.to_string(),
+                deletion.to_string(),
+            )),
             ["COVERED", lines] => {
                 covered = Some(
                     lines
@@ -201,6 +220,7 @@ fn outcome_lines(script: &str) -> Vec<(usize, String)> {
             let line = line.trim();
             line.starts_with("hs.status =")
                 || line.starts_with("hs.message =")
+                || line.starts_with("hs.deletionMessage =")
                 || line.starts_with("return ")
         })
         .map(|(index, line)| (index + 1, line.trim().to_owned()))
@@ -235,9 +255,18 @@ fn every_recorded_object_gets_the_expected_health() {
             "{interpreter_name}: one result per case"
         );
         let mut wrong = Vec::new();
-        for ((name, want), (status, message, leaked)) in
-            names.iter().zip(&expected).zip(&run.results)
+        for (((name, want), (status, message, leaked, deletion)), object) in
+            names.iter().zip(&expected).zip(&run.results).zip(&objects)
         {
+            // Argo CD 3.6 and later show a terminating object's deletionMessage instead of
+            // its message; the script sets it to the same text, and only then.
+            let terminating = !object["metadata"]["deletionTimestamp"].is_null();
+            let want_deletion = if terminating { message.as_str() } else { "" };
+            if deletion != want_deletion {
+                wrong.push(format!(
+                    "{name}: deletionMessage {deletion:?}, expected {want_deletion:?}"
+                ));
+            }
             let got = HealthStatus {
                 status: status.clone(),
                 message: message.clone(),
@@ -274,7 +303,7 @@ fn every_outcome_of_the_script_is_exercised() {
 
     // Every status Argo CD knows that the script can return is tested, and each Ready
     // reason the operator writes appears in some case.
-    for status in ["Healthy", "Progressing", "Degraded"] {
+    for status in ["Healthy", "Progressing", "Degraded", "Suspended"] {
         assert!(
             expected.iter().any(|e| e.status == status),
             "no case expects {status}"
@@ -300,10 +329,29 @@ fn every_outcome_of_the_script_is_exercised() {
         "InvalidCredentials",
         "InvalidRequest",
         "Terminal",
+        "Creating",
+        "Expired",
+        "Observed",
+        "NotFound",
+        "NotPermitted",
+        "PartnerAccountNotReady",
     ] {
         assert!(
             reasons.contains(&reason),
             "no case has Ready reason {reason}"
+        );
+    }
+    // The Paused condition, both ways.
+    let paused: Vec<&str> = objects
+        .iter()
+        .flat_map(|o| o["status"]["conditions"].as_array().into_iter().flatten())
+        .filter(|c| c["type"] == "Paused")
+        .filter_map(|c| c["status"].as_str())
+        .collect();
+    for status in ["True", "False"] {
+        assert!(
+            paused.contains(&status),
+            "no case has a Paused condition with status {status}"
         );
     }
 }
@@ -345,7 +393,7 @@ fn every_script_in_argocd_cm_runs() {
         let verdicts: Vec<(&str, &str)> = run
             .results
             .iter()
-            .map(|(status, message, _)| (status.as_str(), message.as_str()))
+            .map(|(status, message, _, _)| (status.as_str(), message.as_str()))
             .collect();
         assert_eq!(
             verdicts,
@@ -380,4 +428,462 @@ fn lua_literals_round_trip_awkward_strings() {
         String::from_utf8(output.stdout).expect("UTF-8"),
         "quote \" backslash \\ tab \t newline \n é|3.5"
     );
+}
+
+// Argo CD's own health assessment: tests/argocd, a Go module that depends on a pinned Argo
+// CD release, reads argocd-cm.yaml through Argo CD's settings manager and assesses each
+// object with the call the application controller makes (gitops-engine's
+// health.GetResourceHealth with the Lua overrides from util/lua).
+
+/// The program `hack/argocd-health.sh build` makes. CI builds it before the tests (.ci/run),
+/// so there a missing program is an error; elsewhere the first test that needs it builds it
+/// (minutes, the first time).
+fn argocd_health() -> &'static Path {
+    static PROGRAM: OnceLock<PathBuf> = OnceLock::new();
+    PROGRAM.get_or_init(|| {
+        let script = root().join("hack/argocd-health.sh");
+        let bin_dir = run(Command::new("bash")
+            .arg(&script)
+            .arg("bin-dir")
+            .stdin(Stdio::null()));
+        let program = PathBuf::from(bin_dir.trim()).join("argocd-health");
+        if program.is_file() {
+            return program;
+        }
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{} is missing: CI must build it before the tests (.ci/run runs \
+             hack/argocd-health.sh build)",
+            program.display()
+        );
+        let output = Command::new("bash")
+            .arg(&script)
+            .arg("build")
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("running hack/argocd-health.sh");
+        assert!(
+            output.status.success(),
+            "hack/argocd-health.sh build failed ({}); its output is above",
+            output.status
+        );
+        assert!(program.is_file(), "{} was not built", program.display());
+        program
+    })
+}
+
+/// What Argo CD's code made of one object.
+#[derive(Deserialize, Debug)]
+struct ArgoVerdict {
+    name: String,
+    status: String,
+    message: String,
+    error: Option<String>,
+}
+
+/// Argo CD's verdict on each of `objects`, in order, with the health checks of
+/// `examples/argocd/argocd-cm.yaml`.
+fn argocd_verdicts(objects: &[Value]) -> Vec<ArgoVerdict> {
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": objects});
+    let stdout = run_with_input(
+        Command::new(argocd_health())
+            .arg("--argocd-cm")
+            .arg(argocd_dir().join("argocd-cm.yaml")),
+        &list.to_string(),
+    );
+    let verdicts: Vec<ArgoVerdict> = serde_json::from_str(&stdout)
+        .unwrap_or_else(|e| panic!("argocd-health printed no verdicts ({e}):\n{stdout}"));
+    assert_eq!(verdicts.len(), objects.len(), "one verdict per object");
+    verdicts
+}
+
+#[test]
+fn argo_cd_gives_every_recorded_object_the_expected_health() {
+    let (objects, expected, names) = cases();
+    let verdicts = argocd_verdicts(&objects);
+    let wrong: Vec<String> = names
+        .iter()
+        .zip(&expected)
+        .zip(&verdicts)
+        .filter(|((_, want), got)| {
+            got.error.is_some() || got.status != want.status || got.message != want.message
+        })
+        .map(|((name, want), got)| format!("{name}: expected {want:?}, Argo CD said {got:?}"))
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// A state the operator leaves an object in, written through the status subresource of
+/// the real API server.
+struct State {
+    name: &'static str,
+    /// The eventbridgepartner.dev/paused annotation.
+    paused: bool,
+    /// `status` as the operator writes it; `None` for an object it has not seen yet.
+    status: Option<Value>,
+    /// What happens after the status is written.
+    then: Then,
+    expected: (&'static str, String),
+}
+
+enum Then {
+    Nothing,
+    /// Deleted while it holds the operator's finalizer.
+    Delete,
+    /// Its spec changes, so metadata.generation moves past status.observedGeneration.
+    ChangeSpec,
+}
+
+const FINALIZER: &str = "eventbridgepartner.dev/finalizer";
+const ACCOUNT: &str = "123456789012";
+
+fn condition(kind: &str, status: &str, reason: &str, message: &str) -> Value {
+    serde_json::json!({
+        "type": kind,
+        "status": status,
+        "reason": reason,
+        "message": message,
+        "lastTransitionTime": "2026-11-20T09:14:05Z",
+        "observedGeneration": 1,
+    })
+}
+
+/// A status with the given conditions, as of generation 1.
+fn status_with(conditions: Vec<Value>) -> Option<Value> {
+    Some(serde_json::json!({"observedGeneration": 1, "conditions": conditions}))
+}
+
+/// The Ready=False status for `reason`, and the verdict the health check gives it.
+fn not_ready(
+    name: &'static str,
+    reason: &str,
+    message: &str,
+    verdict: &'static str,
+    then: Then,
+) -> State {
+    State {
+        name,
+        paused: false,
+        status: status_with(vec![condition("Ready", "False", reason, message)]),
+        then,
+        expected: (verdict, message.to_string()),
+    }
+}
+
+fn ready(name: &'static str, reason: &str) -> State {
+    let message = format!("partner event source exists in AWS for account {ACCOUNT}");
+    State {
+        name,
+        paused: false,
+        status: Some(serde_json::json!({
+            "arn": format!("arn:aws:events:eu-west-1::event-source/aws.partner/acme.com/{name}/orders"),
+            "state": "PENDING",
+            "creationTime": "2026-11-20T09:14:05Z",
+            "expirationTime": "2026-12-04T09:14:05Z",
+            "observedGeneration": 1,
+            "conditions": [condition("Ready", "True", reason, &message)],
+        })),
+        then: Then::Nothing,
+        expected: ("Healthy", message),
+    }
+}
+
+/// Every state the operator produces, with the verdict the health check should give it.
+fn operator_states() -> Vec<State> {
+    let paused_message =
+        "eventbridgepartner.dev/paused is \"true\": no AWS calls until it is removed";
+    let ready_message = format!("partner event source exists in AWS for account {ACCOUNT}");
+    vec![
+        State {
+            name: "new",
+            paused: false,
+            status: None,
+            then: Then::Nothing,
+            expected: (
+                "Progressing",
+                "Waiting for the operator to report status".into(),
+            ),
+        },
+        not_ready(
+            "creating",
+            "Creating",
+            "creating partner event source aws.partner/acme.com/creating/orders for account 123456789012",
+            "Progressing",
+            Then::Nothing,
+        ),
+        not_ready(
+            "retrying",
+            "Retrying",
+            "CreatePartnerEventSource failed: ThrottlingException: Rate exceeded; retrying (attempt 3)",
+            "Progressing",
+            Then::Nothing,
+        ),
+        not_ready(
+            "deleting",
+            "Deleting",
+            "DeletePartnerEventSource failed: InternalException: An internal error occurred; retrying (attempt 2)",
+            "Progressing",
+            Then::Delete,
+        ),
+        ready("created", "Created"),
+        ready("adopted", "Adopted"),
+        ready("recreated", "Recreated"),
+        ready("observed", "Observed"),
+        State {
+            expected: (
+                "Degraded",
+                "AWS expired the partner event source because its customer never activated it; \
+                 set spec.onExpiry: Recreate to create it again, or delete the object"
+                    .into(),
+            ),
+            ..not_ready(
+                "expired",
+                "Expired",
+                "AWS deleted partner event source aws.partner/acme.com/expired/orders because \
+                 account 123456789012 never activated it (no one is listening); set \
+                 spec.onExpiry: Recreate to create it again, or delete this object",
+                "Degraded",
+                Then::Nothing,
+            )
+        },
+        not_ready(
+            "not-found",
+            "NotFound",
+            "partner event source aws.partner/acme.com/not-found/orders does not exist in AWS for \
+             account 123456789012 (managementPolicy is Observe: the operator does not create it)",
+            "Degraded",
+            Then::Nothing,
+        ),
+        not_ready(
+            "name-conflict",
+            "NameConflict",
+            "team-b/orders already manages partner event source \
+             aws.partner/acme.com/name-conflict/orders; this object is not sent to AWS",
+            "Degraded",
+            Then::Nothing,
+        ),
+        not_ready(
+            "invalid-spec",
+            "InvalidSpec",
+            "spec.account must be 12 digits, got \"12345\"",
+            "Degraded",
+            Then::Nothing,
+        ),
+        not_ready(
+            "access-denied",
+            "AccessDenied",
+            "CreatePartnerEventSource failed: AccessDeniedException: not authorized to perform: \
+             events:CreatePartnerEventSource",
+            "Degraded",
+            Then::Nothing,
+        ),
+        not_ready(
+            "not-permitted",
+            "NotPermitted",
+            "PartnerAccount acme-prod grants no source names under \
+             aws.partner/acme.com/not-permitted/; this object is not sent to AWS",
+            "Degraded",
+            Then::Nothing,
+        ),
+        not_ready(
+            "partner-account-not-ready",
+            "PartnerAccountNotReady",
+            "PartnerAccount acme-prod does not exist",
+            "Degraded",
+            Then::Nothing,
+        ),
+        State {
+            name: "paused",
+            paused: true,
+            status: status_with(vec![
+                condition("Ready", "True", "Created", &ready_message),
+                condition("Paused", "True", "Paused", paused_message),
+            ]),
+            then: Then::Nothing,
+            expected: ("Suspended", paused_message.into()),
+        },
+        State {
+            name: "generation-behind",
+            paused: false,
+            status: status_with(vec![condition("Ready", "True", "Created", &ready_message)]),
+            then: Then::ChangeSpec,
+            expected: (
+                "Progressing",
+                "Waiting for the operator to observe generation 2".into(),
+            ),
+        },
+    ]
+}
+
+fn manifest(namespace: &str, state: &State, deletion_policy: &str) -> String {
+    let mut metadata = serde_json::json!({
+        "name": state.name,
+        "namespace": namespace,
+        "finalizers": [FINALIZER],
+    });
+    if state.paused {
+        metadata["annotations"] = serde_json::json!({"eventbridgepartner.dev/paused": "true"});
+    }
+    serde_json::json!({
+        "apiVersion": "eventbridgepartner.dev/v1alpha1",
+        "kind": "PartnerEventSource",
+        "metadata": metadata,
+        "spec": {
+            "name": format!("aws.partner/acme.com/{}/orders", state.name),
+            "account": ACCOUNT,
+            "region": "eu-west-1",
+            "deletionPolicy": deletion_policy,
+        },
+    })
+    .to_string()
+}
+
+#[test]
+fn argo_cd_and_gopher_lua_agree_on_objects_from_the_api_server() {
+    // Built first: a missing program fails here, before the control plane starts.
+    argocd_health();
+    let control_plane = ControlPlane::shared();
+    control_plane.install_crds(&[crd_path()]);
+    let namespace = "argocd-health";
+    control_plane.ensure_namespace(namespace);
+
+    let states = operator_states();
+    let write_status = |name: &str, status: &Value| {
+        run(control_plane.kubectl().args([
+            "patch",
+            "partnereventsources",
+            name,
+            "--namespace",
+            namespace,
+            "--subresource=status",
+            "--type=merge",
+            "--patch",
+            &serde_json::json!({ "status": status }).to_string(),
+        ]));
+    };
+    for state in &states {
+        control_plane.apply(&manifest(namespace, state, "Delete"));
+        match (&state.then, &state.status) {
+            (Then::Delete, Some(status)) => {
+                // The finalizer keeps it, terminating. The API server moves a custom
+                // resource's generation on when it marks it deleted, and the operator's
+                // Deleting status describes that generation.
+                run(control_plane.kubectl().args([
+                    "delete",
+                    "partnereventsources",
+                    state.name,
+                    "--namespace",
+                    namespace,
+                    "--wait=false",
+                ]));
+                let generation: i64 = run(control_plane.kubectl().args([
+                    "get",
+                    "partnereventsources",
+                    state.name,
+                    "--namespace",
+                    namespace,
+                    "--output=jsonpath={.metadata.generation}",
+                ]))
+                .trim()
+                .parse()
+                .expect("a generation");
+                let mut status = status.clone();
+                status["observedGeneration"] = generation.into();
+                for condition in status["conditions"].as_array_mut().into_iter().flatten() {
+                    condition["observedGeneration"] = generation.into();
+                }
+                write_status(state.name, &status);
+            }
+            (Then::Delete, None) => unreachable!("a deleted state has a status"),
+            (Then::Nothing, status) => status.iter().for_each(|s| write_status(state.name, s)),
+            (Then::ChangeSpec, status) => {
+                status.iter().for_each(|s| write_status(state.name, s));
+                control_plane.apply(&manifest(namespace, state, "Retain"));
+            }
+        }
+    }
+
+    let list: Value = serde_json::from_str(&run(control_plane.kubectl().args([
+        "get",
+        "partnereventsources",
+        "--namespace",
+        namespace,
+        "--output=json",
+    ])))
+    .expect("kubectl get -o json prints JSON");
+    let items = list["items"].as_array().expect("a List");
+    // In the order of `states`, each as the API server stores and serves it.
+    let objects: Vec<Value> = states
+        .iter()
+        .map(|state| {
+            items
+                .iter()
+                .find(|item| item["metadata"]["name"] == state.name)
+                .unwrap_or_else(|| panic!("the API server has no object {}", state.name))
+                .clone()
+        })
+        .collect();
+    for (state, object) in states.iter().zip(&objects) {
+        let metadata = &object["metadata"];
+        match state.then {
+            Then::Delete => {
+                assert!(
+                    metadata["deletionTimestamp"].is_string(),
+                    "{}: not terminating: {metadata}",
+                    state.name
+                );
+                assert_eq!(
+                    object["status"]["observedGeneration"], metadata["generation"],
+                    "{}",
+                    state.name
+                );
+            }
+            Then::ChangeSpec => assert_eq!(metadata["generation"], 2, "{}", state.name),
+            Then::Nothing => assert_eq!(metadata["generation"], 1, "{}", state.name),
+        }
+        assert_eq!(
+            object.get("status").is_some(),
+            state.status.is_some(),
+            "{}: status as written: {object}",
+            state.name
+        );
+    }
+
+    let argo = argocd_verdicts(&objects);
+    let mut wrong = Vec::new();
+    for (state, got) in states.iter().zip(&argo) {
+        assert_eq!(got.name, state.name);
+        let (status, message) = &state.expected;
+        if got.error.is_some() || got.status != *status || got.message != *message {
+            wrong.push(format!(
+                "{}: expected ({status}, {message}), Argo CD said {got:?}",
+                state.name
+            ));
+        }
+    }
+    // The Lua interpreters of the existing harness give the verdict Argo CD shows: the
+    // deletionMessage of a terminating object, the message of any other.
+    let script = argocd_dir().join("health.lua");
+    for (interpreter_name, interpreter) in interpreters() {
+        let lua = run_health(&interpreter, &script, &objects);
+        assert_eq!(lua.results.len(), objects.len(), "{interpreter_name}");
+        for ((state, got), (status, message, leaked, deletion)) in
+            states.iter().zip(&argo).zip(&lua.results)
+        {
+            let shown = if deletion.is_empty() {
+                message
+            } else {
+                deletion
+            };
+            if (status, shown) != (&got.status, &got.message) || !leaked.is_empty() {
+                wrong.push(format!(
+                    "{}: {interpreter_name} said ({status}, {shown}, leaked: {leaked:?}), \
+                     Argo CD ({}, {})",
+                    state.name, got.status, got.message
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
