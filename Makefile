@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test unit e2e lint fmt crds tools controlplane demo bench bench-smoke python-deps clean-cache \
+.PHONY: all build test unit e2e lint fmt crds tools controlplane argocd-health demo bench bench-smoke python-deps clean-cache \
 	image image-test upgrade-test fuzz deny
 
 all: build
@@ -25,6 +25,10 @@ tools:
 ## controlplane: kube-apiserver + etcd and the matching kubectl, built once into .cache/
 controlplane:
 	hack/controlplane.sh build
+
+## argocd-health: Argo CD's own health assessment (tests/argocd), built once into .cache/
+argocd-health:
+	hack/argocd-health.sh build
 
 ## image: the operator image from the unchanged Dockerfile with rootful podman; stand-in base
 ## images made from Debian packages once (docs/image.md). IMAGE_FLAGS=--committed builds HEAD.
@@ -59,7 +63,7 @@ python-deps:
 	python3 -m pip install --quiet --disable-pip-version-check boto3 pytest
 
 ## test: everything CI runs (TEST_ARGS: extra libtest args, e.g. --skip NAME)
-test: controlplane tools python-deps lint
+test: controlplane tools argocd-health python-deps lint
 	nice -n 10 target/tools/bin/cargo-deny check bans licenses sources
 	$(CARGO) build --workspace --bins
 	$(CARGO) test --workspace -- --nocapture $(TEST_ARGS)
