@@ -364,7 +364,7 @@ async fn image_runs_as_the_charts_pod_and_reconciles_the_example() {
         status.trim_end().replace('\n', "\nimage test: ")
     );
     eprintln!(
-        "image test: the containerised operator's log ({} lines about {EXAMPLE_NAMESPACE}/{EXAMPLE}):",
+        "image test: the containerised operator's log ({} of its lines name {EXAMPLE_NAMESPACE}/{EXAMPLE}):",
         reconcile_lines.len()
     );
     for line in operator.logs().lines() {
