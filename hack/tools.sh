@@ -11,7 +11,8 @@
 #                controller-gen generates from the Go types of the pinned monitoring API
 #                module, the same way the Prometheus Operator generates its own CRDs
 #   glua         github.com/yuin/gopher-lua/cmd/glua: the Lua 5.1 VM Argo CD embeds, at
-#                the version Argo CD uses, to run the health check as Argo CD does
+#                the version Argo CD uses (v3.6.1, as tests/argocd pins it), to run the health
+#                check as Argo CD does
 #   lua5.1       Debian's lua5.1, the reference Lua 5.1 (with the debug hooks the health
 #                check's coverage needs); checked, and installed with apt-get when missing
 #                and running as root
@@ -27,7 +28,7 @@ KUBECONFORM_VERSION=v0.8.0
 HADOLINT_VERSION=2.15.1
 CONTROLLER_TOOLS_VERSION=v0.23.0
 PROMETHEUS_OPERATOR_VERSION=v0.95.2
-GOPHER_LUA_VERSION=v1.1.1
+GOPHER_LUA_VERSION=v1.1.2
 CARGO_DENY_VERSION=0.20.2
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

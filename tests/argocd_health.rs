@@ -520,6 +520,8 @@ struct State {
     name: &'static str,
     /// The eventbridgepartner.dev/paused annotation.
     paused: bool,
+    /// `spec.managementPolicy: Observe`.
+    observe: bool,
     /// `status` as the operator writes it; `None` for an object it has not seen yet.
     status: Option<Value>,
     /// What happens after the status is written.
@@ -565,6 +567,7 @@ fn not_ready(
     State {
         name,
         paused: false,
+        observe: false,
         status: status_with(vec![condition("Ready", "False", reason, message)]),
         then,
         expected: (verdict, message.to_string()),
@@ -576,6 +579,7 @@ fn ready(name: &'static str, reason: &str) -> State {
     State {
         name,
         paused: false,
+        observe: false,
         status: Some(serde_json::json!({
             "arn": format!("arn:aws:events:eu-west-1::event-source/aws.partner/acme.com/{name}/orders"),
             "state": "PENDING",
@@ -598,6 +602,7 @@ fn operator_states() -> Vec<State> {
         State {
             name: "new",
             paused: false,
+            observe: false,
             status: None,
             then: Then::Nothing,
             expected: (
@@ -629,7 +634,10 @@ fn operator_states() -> Vec<State> {
         ready("created", "Created"),
         ready("adopted", "Adopted"),
         ready("recreated", "Recreated"),
-        ready("observed", "Observed"),
+        State {
+            observe: true,
+            ..ready("observed", "Observed")
+        },
         State {
             expected: (
                 "Degraded",
@@ -647,14 +655,17 @@ fn operator_states() -> Vec<State> {
                 Then::Nothing,
             )
         },
-        not_ready(
-            "not-found",
-            "NotFound",
-            "partner event source aws.partner/acme.com/not-found/orders does not exist in AWS for \
-             account 123456789012 (managementPolicy is Observe: the operator does not create it)",
-            "Degraded",
-            Then::Nothing,
-        ),
+        State {
+            observe: true,
+            ..not_ready(
+                "not-found",
+                "NotFound",
+                "partner event source aws.partner/acme.com/not-found/orders does not exist in AWS for \
+                 account 123456789012 (managementPolicy is Observe: the operator does not create it)",
+                "Degraded",
+                Then::Nothing,
+            )
+        },
         not_ready(
             "name-conflict",
             "NameConflict",
@@ -696,6 +707,7 @@ fn operator_states() -> Vec<State> {
         State {
             name: "paused",
             paused: true,
+            observe: false,
             status: status_with(vec![
                 condition("Ready", "True", "Created", &ready_message),
                 condition("Paused", "True", "Paused", paused_message),
@@ -706,6 +718,7 @@ fn operator_states() -> Vec<State> {
         State {
             name: "generation-behind",
             paused: false,
+            observe: false,
             status: status_with(vec![condition("Ready", "True", "Created", &ready_message)]),
             then: Then::ChangeSpec,
             expected: (
@@ -734,6 +747,7 @@ fn manifest(namespace: &str, state: &State, deletion_policy: &str) -> String {
             "account": ACCOUNT,
             "region": "eu-west-1",
             "deletionPolicy": deletion_policy,
+            "managementPolicy": if state.observe { "Observe" } else { "Manage" },
         },
     })
     .to_string()
