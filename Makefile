@@ -15,6 +15,7 @@ build:
 ## (rendered by templates/crds.yaml, so upgrades apply it) and deploy/operator.yaml includes it
 crds:
 	$(CARGO) run -q --bin eventbridge-partner-operator -- crd > crds/partnereventsources.eventbridgepartner.dev.yaml
+	$(CARGO) run -q --bin eventbridge-partner-operator -- crd --kind PartnerAccount > crds/partneraccounts.eventbridgepartner.dev.yaml
 	cp crds/*.yaml charts/eventbridge-partner-operator/files/crds/
 	hack/render-deploy.sh
 

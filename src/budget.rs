@@ -230,9 +230,21 @@ impl Budgets {
 
     /// The budget of `key`.
     pub fn get(&self, key: &BudgetKey) -> Arc<Budget> {
+        self.get_with_rate(key, None)
+    }
+
+    /// The budget of `key`; when it is made now, at `rate` calls per second if given (a
+    /// PartnerAccount's own share) instead of the operator's.
+    pub fn get_with_rate(&self, key: &BudgetKey, rate: Option<f64>) -> Arc<Budget> {
         self.map()
             .entry(key.clone())
-            .or_insert_with(|| Arc::new(Budget::new(self.settings)))
+            .or_insert_with(|| {
+                let rate = rate.filter(|r| r.is_finite() && *r > 0.0);
+                Arc::new(Budget::new(BudgetSettings {
+                    rate: rate.unwrap_or(self.settings.rate),
+                    ..self.settings
+                }))
+            })
             .clone()
     }
 

@@ -28,10 +28,24 @@ pub struct Cli {
 pub enum Command {
     /// Run the controller (the default).
     Run,
-    /// Print the PartnerEventSource CustomResourceDefinition as YAML.
-    Crd,
+    /// Print a CustomResourceDefinition as YAML.
+    Crd {
+        /// Which kind's definition.
+        #[arg(long, value_enum, default_value = "PartnerEventSource")]
+        kind: CrdKind,
+    },
     /// Write PartnerEventSource manifests for a partner's existing event sources.
     Import(ImportArgs),
+}
+
+/// The kinds the operator defines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+#[value(rename_all = "PascalCase")]
+pub enum CrdKind {
+    /// `partnereventsources.eventbridgepartner.dev`.
+    PartnerEventSource,
+    /// `partneraccounts.eventbridgepartner.dev`.
+    PartnerAccount,
 }
 
 /// How log lines are written.
@@ -188,6 +202,7 @@ impl RunArgs {
             // drift checks, so that a fixed permission is noticed within one resync.
             terminal_requeue: self.resync_interval.max(Duration::from_secs(60)),
             conflict_recheck: self.resync_interval.min(Duration::from_secs(30)),
+            default_region: self.region.clone(),
             ..Settings::default()
         }
     }

@@ -2,86 +2,69 @@
 //! [`EventBridge`], the production [`PartnerApi`], which waits on the shared rate limiter,
 //! records metrics, logs failures, and turns SDK results into plain values.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use aws_sdk_eventbridge::config::Region;
-use aws_sdk_eventbridge::{Client, Config};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::budget::{Budget, BudgetKey, Budgets, Priority};
 use crate::error::{AwsError, AwsErrorClass};
+use crate::identity::Identity;
 use crate::metrics::Metrics;
 use crate::partner_api::{Operation, PartnerApi, SourceAccount};
 use crate::resource::SourceState;
 
-/// The budget key of the operator's own identity until partner accounts resolve theirs.
-pub const DEFAULT_ACCOUNT: &str = "default";
-
 /// The partner API of EventBridge, shared by all reconciles.
 pub struct EventBridge {
-    /// Configuration every regional client starts from (credentials, endpoint, timeouts).
-    base: Config,
-    /// One client per region, made on first use.
-    clients: Mutex<HashMap<String, Client>>,
+    /// The operator's own identity.
+    operator: Arc<Identity>,
     /// The request budgets, one per (AWS account, region).
     budgets: Arc<Budgets>,
-    /// The AWS account the operator's own identity acts in, for its budget key.
-    account: String,
     metrics: Arc<Metrics>,
 }
 
-/// The partner API as seen by one reconcile pass: the pass's priority decides its place in
-/// the budget's queue.
+/// The partner API as seen by one reconcile pass: the identity it acts as, and the pass's
+/// priority, which decides its place in the budget's queue.
 pub struct Calls<'a> {
     eb: &'a EventBridge,
+    identity: Arc<Identity>,
     priority: Priority,
 }
 
 impl EventBridge {
-    /// Wraps an SDK configuration. The SDK's own retries should be off: the operator retries
-    /// per object with its own backoff, and counts every attempt against the budget.
-    pub fn new(base: Config, budgets: Arc<Budgets>, metrics: Arc<Metrics>) -> Self {
+    /// Acts as `operator` unless a pass names another identity. The SDK's own retries should
+    /// be off: the operator retries per object with its own backoff, and counts every attempt
+    /// against the budget.
+    pub fn new(operator: Identity, budgets: Arc<Budgets>, metrics: Arc<Metrics>) -> Self {
         EventBridge {
-            base,
-            clients: Mutex::new(HashMap::new()),
+            operator: Arc::new(operator),
             budgets,
-            account: DEFAULT_ACCOUNT.to_owned(),
             metrics,
         }
     }
 
-    /// The calls of a pass with this priority.
-    pub fn calls(&self, priority: Priority) -> Calls<'_> {
-        Calls { eb: self, priority }
+    /// The operator's own identity.
+    pub fn operator(&self) -> Arc<Identity> {
+        self.operator.clone()
     }
 
-    /// The budget calls in `region` draw from.
-    pub fn budget(&self, region: &str) -> Arc<Budget> {
-        self.budgets.get(&BudgetKey {
-            account: self.account.clone(),
+    /// The calls of a pass acting as `identity` with this priority.
+    pub fn calls(&self, identity: Arc<Identity>, priority: Priority) -> Calls<'_> {
+        Calls {
+            eb: self,
+            identity,
+            priority,
+        }
+    }
+
+    /// The budget that calls of `identity` in `region` draw from: one per AWS account and
+    /// region, so partner accounts that are one AWS account share it.
+    pub fn budget(&self, identity: &Identity, region: &str) -> Arc<Budget> {
+        let key = BudgetKey {
+            account: identity.account.clone(),
             region: region.to_owned(),
-        })
-    }
-
-    fn client(&self, region: &str) -> Client {
-        // The map only caches clients; a poisoned lock still holds usable ones.
-        let mut clients = self
-            .clients
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        clients
-            .entry(region.to_owned())
-            .or_insert_with(|| {
-                Client::from_conf(
-                    self.base
-                        .to_builder()
-                        .region(Region::new(region.to_owned()))
-                        .build(),
-                )
-            })
-            .clone()
+        };
+        self.budgets.get_with_rate(&key, identity.rate)
     }
 
     /// Waits for a token, then times and counts the call.
@@ -90,13 +73,13 @@ impl EventBridge {
     /// AIMD: a throttled call slows the budget down, a successful one speeds it back up.
     async fn measured<T>(
         &self,
-        priority: Priority,
+        calls: &Calls<'_>,
         region: &str,
         operation: Operation,
         call: impl Future<Output = Result<T, AwsError>>,
     ) -> Result<T, AwsError> {
-        let budget = self.budget(region);
-        budget.acquire(priority).await;
+        let budget = self.budget(&calls.identity, region);
+        budget.acquire(calls.priority).await;
         let started = Instant::now();
         let result = call.await;
         match &result {
@@ -130,9 +113,9 @@ impl EventBridge {
 
 impl PartnerApi for Calls<'_> {
     async fn create(&self, region: &str, name: &str, account: &str) -> Result<String, AwsError> {
-        let client = self.eb.client(region);
+        let client = self.identity.client(region);
         self.eb
-            .measured(self.priority, region, Operation::Create, async {
+            .measured(self, region, Operation::Create, async {
                 let out = client
                     .create_partner_event_source()
                     .name(name)
@@ -147,9 +130,9 @@ impl PartnerApi for Calls<'_> {
     }
 
     async fn describe(&self, region: &str, name: &str) -> Result<String, AwsError> {
-        let client = self.eb.client(region);
+        let client = self.identity.client(region);
         self.eb
-            .measured(self.priority, region, Operation::Describe, async {
+            .measured(self, region, Operation::Describe, async {
                 let out = client
                     .describe_partner_event_source()
                     .name(name)
@@ -168,13 +151,13 @@ impl PartnerApi for Calls<'_> {
         region: &str,
         name: &str,
     ) -> Result<Vec<SourceAccount>, AwsError> {
-        let client = self.eb.client(region);
+        let client = self.identity.client(region);
         let mut accounts = Vec::new();
         let mut next_token: Option<String> = None;
         loop {
             let page = self
                 .eb
-                .measured(self.priority, region, Operation::ListAccounts, async {
+                .measured(self, region, Operation::ListAccounts, async {
                     client
                         .list_partner_event_source_accounts()
                         .event_source_name(name)
@@ -202,9 +185,9 @@ impl PartnerApi for Calls<'_> {
     }
 
     async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
-        let client = self.eb.client(region);
+        let client = self.identity.client(region);
         self.eb
-            .measured(self.priority, region, Operation::Delete, async {
+            .measured(self, region, Operation::Delete, async {
                 client
                     .delete_partner_event_source()
                     .name(name)
@@ -221,7 +204,7 @@ impl PartnerApi for Calls<'_> {
 /// Calls made outside a reconcile pass (tools, tests) are user-driven.
 impl PartnerApi for EventBridge {
     async fn create(&self, region: &str, name: &str, account: &str) -> Result<String, AwsError> {
-        self.calls(Priority::User)
+        self.calls(self.operator(), Priority::User)
             .create(region, name, account)
             .await
     }
@@ -231,15 +214,19 @@ impl PartnerApi for EventBridge {
         region: &str,
         name: &str,
     ) -> Result<Vec<SourceAccount>, AwsError> {
-        self.calls(Priority::User).list_accounts(region, name).await
+        self.calls(self.operator(), Priority::User)
+            .list_accounts(region, name)
+            .await
     }
 
     async fn describe(&self, region: &str, name: &str) -> Result<String, AwsError> {
-        self.calls(Priority::User).describe(region, name).await
+        self.calls(self.operator(), Priority::User)
+            .describe(region, name)
+            .await
     }
 
     async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
-        self.calls(Priority::User)
+        self.calls(self.operator(), Priority::User)
             .delete(region, name, account)
             .await
     }
@@ -277,6 +264,8 @@ mod tests {
 
     use crate::budget::BudgetSettings;
     use crate::error::TerminalCause;
+    use crate::identity::UNKNOWN_ACCOUNT;
+    use aws_sdk_eventbridge::Config;
 
     const NAME: &str = "aws.partner/acme.com/c/orders";
     const ACCOUNT: &str = "123456789012";
@@ -300,7 +289,8 @@ mod tests {
             resync_share: 0.2,
         })
         .unwrap();
-        EventBridge::new(config, Arc::new(budgets), Arc::new(Metrics::new()))
+        let operator = Identity::new(None, UNKNOWN_ACCOUNT.to_owned(), config);
+        EventBridge::new(operator, Arc::new(budgets), Arc::new(Metrics::new()))
     }
 
     /// A JSON 1.1 error response as EventBridge sends it.
@@ -560,11 +550,12 @@ mod tests {
         });
         let eb = eventbridge(&[&throttled, &ok]);
         let _ = eb.create("eu-west-1", NAME, ACCOUNT).await;
-        assert_eq!(eb.budget("eu-west-1").rate(), 500.0);
+        let me = eb.operator();
+        assert_eq!(eb.budget(&me, "eu-west-1").rate(), 500.0);
         eb.delete("eu-west-1", NAME, ACCOUNT).await.unwrap();
-        assert_eq!(eb.budget("eu-west-1").rate(), 510.0);
+        assert_eq!(eb.budget(&me, "eu-west-1").rate(), 510.0);
         assert_eq!(
-            eb.budget("us-east-1").rate(),
+            eb.budget(&me, "us-east-1").rate(),
             1000.0,
             "other regions untouched"
         );

@@ -2,6 +2,8 @@
 //! `PartnerEventSource` objects in Kubernetes.
 //!
 //! - [`resource`]: the custom resource and its validation.
+//! - [`partner_account`], [`accounts`], [`identity`]: PartnerAccounts — the identity and grant
+//!   (pure), their run-time state and reconciler, and the AWS identities they stand for.
 //! - [`sync`]: one reconcile pass as straight-line steps over [`partner_api::PartnerApi`].
 //! - [`status`], [`reason`], [`ownership`], [`backoff`]: the pure pieces a pass is made of:
 //!   status and conditions and Events, the vocabulary, name ownership, retry delays.
@@ -14,16 +16,19 @@
 //! - [`config`], [`settings`], [`http`], [`metrics`], [`telemetry`]: flags, the settings a
 //!   pass uses, endpoints, metrics, logs.
 
+pub mod accounts;
 pub mod backoff;
 pub mod budget;
 pub mod config;
 pub mod error;
 pub mod eventbridge;
 pub mod http;
+pub mod identity;
 pub mod import;
 pub mod metrics;
 pub mod operator;
 pub mod ownership;
+pub mod partner_account;
 pub mod partner_api;
 pub mod reason;
 pub mod reconciler;
@@ -34,6 +39,12 @@ pub mod sync;
 pub mod telemetry;
 
 use kube::CustomResourceExt;
+
+/// The PartnerAccount CustomResourceDefinition as YAML, exactly as `crd --kind PartnerAccount`
+/// prints it and as `crds/partneraccounts.eventbridgepartner.dev.yaml` holds it.
+pub fn partner_account_crd_yaml() -> Result<String, serde_yaml::Error> {
+    serde_yaml::to_string(&partner_account::PartnerAccount::crd())
+}
 
 /// The PartnerEventSource CustomResourceDefinition as YAML, exactly as `crd` prints it and as
 /// `crds/partnereventsources.eventbridgepartner.dev.yaml` holds it.

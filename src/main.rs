@@ -3,22 +3,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use eventbridge_partner_operator::config::{Cli, Command};
-use eventbridge_partner_operator::{crd_yaml, import, operator, telemetry};
+use eventbridge_partner_operator::config::{Cli, Command, CrdKind};
+use eventbridge_partner_operator::{
+    crd_yaml, import, operator, partner_account_crd_yaml, telemetry,
+};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Some(Command::Crd) => match crd_yaml() {
-            Ok(yaml) => {
-                print!("{yaml}");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("cannot render the CRD: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        Some(Command::Crd { kind }) => print_crd(kind),
         Some(Command::Import(args)) => import::main(&args, &cli.run),
         None | Some(Command::Run) => {
             telemetry::init(cli.run.log_format);
@@ -39,6 +32,23 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+    }
+}
+
+fn print_crd(kind: CrdKind) -> ExitCode {
+    let yaml = match kind {
+        CrdKind::PartnerEventSource => crd_yaml(),
+        CrdKind::PartnerAccount => partner_account_crd_yaml(),
+    };
+    match yaml {
+        Ok(yaml) => {
+            print!("{yaml}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("cannot render the CRD: {e}");
+            ExitCode::FAILURE
         }
     }
 }

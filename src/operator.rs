@@ -9,22 +9,30 @@ use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::config::Region;
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
+use kube::ResourceExt;
 use kube::api::Api;
+use kube::core::PartialObjectMeta;
 use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
+use crate::accounts::{AccountContext, Accounts, account_error_policy, reconcile_account};
 use crate::budget::{BudgetKey, Budgets};
 use crate::config::RunArgs;
 use crate::error::Error;
 use crate::eventbridge::EventBridge;
 use crate::http::{self, Health};
+use crate::identity::{Identities, Identity};
 use crate::metrics::Metrics;
+use crate::partner_account::PartnerAccount;
 use crate::reconciler::{self, Context};
 use crate::resource::PartnerEventSource;
 
@@ -213,7 +221,7 @@ fn default_identity() -> String {
 
 /// Loads the AWS configuration from the default chain (IRSA web identity, EKS Pod Identity,
 /// environment, profile), with the SDK's own retries off: the operator retries per object.
-async fn eventbridge_config(args: &RunArgs) -> (aws_sdk_eventbridge::Config, Option<String>) {
+async fn aws_identities(args: &RunArgs) -> Identities {
     let mut loader = aws_config::defaults(BehaviorVersion::latest())
         .retry_config(RetryConfig::disabled())
         .timeout_config(
@@ -230,14 +238,11 @@ async fn eventbridge_config(args: &RunArgs) -> (aws_sdk_eventbridge::Config, Opt
         loader = loader.endpoint_url(url);
     }
     let sdk = loader.load().await;
-    let region = sdk.region().map(ToString::to_string);
-    (
-        aws_sdk_eventbridge::config::Builder::from(&sdk).build(),
-        region,
-    )
+    let eventbridge = aws_sdk_eventbridge::config::Builder::from(&sdk).build();
+    Identities::new(sdk, eventbridge)
 }
 
-/// Runs the controller until `stop` is cancelled, then lets in-flight reconciles finish for
+/// Runs the controllers until `stop` is cancelled, then lets in-flight reconciles finish for
 /// up to the shutdown timeout.
 async fn run_controller(
     args: &RunArgs,
@@ -247,17 +252,28 @@ async fn run_controller(
     stop: CancellationToken,
 ) -> Result<(), Error> {
     let budgets = Arc::new(Budgets::new(args.budget()).map_err(Error::Config)?);
-    let (sdk_config, default_region) = eventbridge_config(args).await;
-    match &default_region {
+    let identities = aws_identities(args).await;
+    let mut settings = args.settings();
+    settings.default_region = identities.region();
+    match &settings.default_region {
         Some(region) => info!(%region, "default AWS region"),
         None => warn!("no default AWS region: objects without spec.region cannot be reconciled"),
     }
-    let eventbridge = EventBridge::new(sdk_config, budgets.clone(), metrics.clone());
-
+    let operator = identities.operator().await;
+    let eventbridge = EventBridge::new(operator, budgets.clone(), metrics.clone());
     let (store, writer) = reflector::store();
     let objects = watched_objects(args, &client, writer);
+    let (recheck, rechecks) = mpsc::unbounded_channel();
+    let (accounts, account_objects) = partner_accounts(
+        &client,
+        identities,
+        eventbridge.operator(),
+        &store,
+        recheck.clone(),
+    );
     let controller = Controller::for_stream(objects, store.clone())
-        .with_config(controller::Config::default().concurrency(args.concurrency));
+        .with_config(controller::Config::default().concurrency(args.concurrency))
+        .reconcile_on(receiver_stream(rechecks));
     health.set_store(Some(store.clone()));
 
     let reporter = Reporter {
@@ -265,14 +281,20 @@ async fn run_controller(
         instance: args.identity.clone(),
     };
     let recorder = Recorder::new(client.clone(), reporter);
+    let account_ctx = Arc::new(AccountContext {
+        client: client.clone(),
+        accounts: accounts.clone(),
+        sources: store.clone(),
+        recheck,
+    });
     let mut ctx = Context::new(
         client,
         store.clone(),
         eventbridge,
+        accounts,
         recorder,
         metrics,
-        args.settings(),
-        default_region,
+        settings,
     );
     // Half the workers may wait on AWS for new objects; the rest mark new arrivals at once.
     ctx.waiting_limit = usize::from(args.concurrency / 2).max(1);
@@ -280,23 +302,90 @@ async fn run_controller(
     let ready_task = tokio::spawn(ready_once_synced(health.clone(), store));
     let budget_task = tokio::spawn(watch_budgets(ctx.clone(), budgets));
 
-    let run = controller
+    let sources = controller
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(reconciler::reconcile, reconciler::error_policy, ctx)
-        .for_each(|result| async move {
-            match result {
-                Err(controller::Error::ReconcilerFailed(err, obj)) => {
-                    tracing::debug!(object = %obj, "reconcile failed: {err}")
-                }
-                Err(other) => warn!("controller: {other}"),
-                Ok(_) => {}
-            }
-        });
-    drain_on_stop(run, &stop, args.shutdown_timeout).await;
+        .for_each(log_failure);
+    let accounts = Controller::for_stream(account_objects, account_ctx.accounts.store.clone())
+        .graceful_shutdown_on(stop.clone().cancelled_owned())
+        .run(reconcile_account, account_error_policy, account_ctx)
+        .for_each(log_failure);
+    drain_on_stop(
+        futures::future::join(sources, accounts).map(|_| ()),
+        &stop,
+        args.shutdown_timeout,
+    )
+    .await;
     ready_task.abort();
     budget_task.abort();
     health.set_store(None);
     Ok(())
+}
+
+/// Logs a failed reconcile (the error policy already reported it) or a controller error.
+async fn log_failure<T, E: std::error::Error>(
+    result: Result<T, controller::Error<E, watcher::Error>>,
+) {
+    match result {
+        Err(controller::Error::ReconcilerFailed(err, obj)) => {
+            tracing::debug!(object = %obj, "reconcile failed: {err}")
+        }
+        Err(other) => warn!("controller: {other}"),
+        Ok(_) => {}
+    }
+}
+
+/// A stream of what the channel receives.
+fn receiver_stream<T>(mut rx: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+/// The PartnerAccount side: a cache of every PartnerAccount (and the stream its controller
+/// runs on), a cache of namespace labels for the grants' selectors, and a task that asks for a
+/// pass over the objects of a namespace whose labels changed.
+fn partner_accounts(
+    client: &Client,
+    identities: Identities,
+    operator: Arc<Identity>,
+    sources: &reflector::Store<PartnerEventSource>,
+    recheck: mpsc::UnboundedSender<ObjectRef<PartnerEventSource>>,
+) -> (
+    Arc<Accounts>,
+    impl futures::Stream<Item = Result<PartnerAccount, watcher::Error>> + Send + 'static,
+) {
+    let (account_store, account_writer) = reflector::store();
+    let account_objects = watcher(
+        Api::<PartnerAccount>::all(client.clone()),
+        Default::default(),
+    )
+    .default_backoff()
+    .reflect(account_writer)
+    .applied_objects()
+    .predicate_filter(predicates::generation, Default::default());
+    let (namespace_store, namespace_writer) = reflector::store();
+    let namespaces = watcher(
+        Api::<PartialObjectMeta<Namespace>>::all(client.clone()),
+        Default::default(),
+    )
+    .default_backoff()
+    .reflect(namespace_writer)
+    .applied_objects()
+    .predicate_filter(predicates::labels, Default::default());
+    let sources = sources.clone();
+    tokio::spawn(namespaces.for_each(move |ns| {
+        // A namespace's labels decide the grants of the objects in it: look at them again.
+        if let Ok(ns) = ns {
+            let name = ns.name_any();
+            for obj in sources.state() {
+                if obj.namespace().as_deref() == Some(name.as_str()) {
+                    let _ = recheck.send(ObjectRef::from_obj(&*obj));
+                }
+            }
+        }
+        async {}
+    }));
+    let accounts = Accounts::new(account_store, namespace_store, identities, operator);
+    (Arc::new(accounts), account_objects)
 }
 
 /// The PartnerEventSource objects to reconcile, cached in `writer`'s store.
@@ -362,14 +451,23 @@ const BUDGET_REVIEW: Duration = Duration::from_secs(5);
 async fn watch_budgets(ctx: Arc<Context>, budgets: Arc<Budgets>) {
     let mut reported: HashMap<BudgetKey, Duration> = HashMap::new();
     loop {
-        let mut population: HashMap<String, usize> = HashMap::new();
+        let mut population: HashMap<BudgetKey, usize> = HashMap::new();
         for obj in ctx.store.state() {
-            if let Some(region) = ctx.region_of(&obj) {
-                *population.entry(region.to_owned()).or_default() += 1;
-            }
+            let acting = ctx.accounts.acting(&obj);
+            let Some(region) = ctx.region_of(&obj, &acting) else {
+                continue;
+            };
+            let identity = acting
+                .identity
+                .unwrap_or_else(|| ctx.eventbridge.operator());
+            let key = BudgetKey {
+                account: identity.account.clone(),
+                region,
+            };
+            *population.entry(key).or_default() += 1;
         }
-        for (region, n) in &population {
-            ctx.eventbridge.budget(region).set_population(*n);
+        for (key, budget) in budgets.all() {
+            budget.set_population(population.get(&key).copied().unwrap_or(0));
         }
         for (key, budget) in budgets.all() {
             let interval = budget.resync_interval(ctx.settings.resync);
@@ -381,7 +479,7 @@ async fn watch_budgets(ctx: Arc<Context>, budgets: Arc<Budgets>) {
                 info!(
                     account = %key.account,
                     region = %key.region,
-                    objects = population.get(&key.region).copied().unwrap_or(0),
+                    objects = population.get(&key).copied().unwrap_or(0),
                     interval = ?interval,
                     configured = ?ctx.settings.resync,
                     "effective resync interval changed: the objects outgrow the resync budget (--resync-budget)"

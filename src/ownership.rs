@@ -30,6 +30,8 @@ pub struct Claim {
     /// The object manages its source (`managementPolicy: Manage`); an `Observe` one only
     /// reports, so it claims nothing either.
     pub manages: bool,
+    /// The partner account the object acts for: names are unique per partner account.
+    pub partner_account: String,
 }
 
 impl Claim {
@@ -51,7 +53,12 @@ impl Claim {
 pub fn ownership<'a>(me: &'a Claim, all: impl IntoIterator<Item = &'a Claim>) -> Ownership {
     let oldest = all
         .into_iter()
-        .filter(|c| c.valid && c.manages && c.source_name == me.source_name)
+        .filter(|c| {
+            c.valid
+                && c.manages
+                && c.source_name == me.source_name
+                && c.partner_account == me.partner_account
+        })
         .chain(std::iter::once(me))
         .min_by(|a, b| a.sort_key().cmp(&b.sort_key()));
     match oldest {
@@ -78,6 +85,7 @@ mod tests {
             holds_source: false,
             valid: true,
             manages: true,
+            partner_account: String::new(),
         };
         let older = claim("team-b", "orders", 100);
         let newer = claim("team-a", "orders", 200);
@@ -114,6 +122,7 @@ mod tests {
             holds_source: false,
             valid,
             manages: true,
+            partner_account: String::new(),
         };
         let broken_but_older = claim("team-a", 1, false);
         let valid = claim("team-b", 2, true);
@@ -133,6 +142,7 @@ mod tests {
             holds_source,
             valid: true,
             manages: true,
+            partner_account: String::new(),
         };
         let ready = claim("team-z", true);
         let newcomer = claim("team-a", false);
@@ -163,12 +173,38 @@ mod tests {
             holds_source: false,
             valid: true,
             manages,
+            partner_account: String::new(),
         };
         let observer = claim("team-a", 1, false);
         let manager = claim("team-b", 2, true);
         assert_eq!(
             ownership(&manager, &[observer, manager.clone()]),
             Ownership::Owner
+        );
+    }
+
+    #[test]
+    fn names_are_unique_per_partner_account() {
+        let claim = |ns: &str, second: i64, account: &str| Claim {
+            namespace: ns.into(),
+            name: "orders".into(),
+            created: Some(Timestamp::from_second(second).unwrap()),
+            source_name: NAME.into(),
+            holds_source: false,
+            valid: true,
+            manages: true,
+            partner_account: account.into(),
+        };
+        let prod = claim("team-a", 1, "prod");
+        let test = claim("team-b", 2, "test");
+        assert_eq!(
+            ownership(&test, &[prod.clone(), test.clone()]),
+            Ownership::Owner
+        );
+        let late = claim("team-c", 3, "prod");
+        assert_eq!(
+            ownership(&late, &[prod, test, late.clone()]),
+            Ownership::ConflictWith("team-a/orders".into())
         );
     }
 }

@@ -30,6 +30,10 @@ pub enum Reason {
     Observed,
     /// `Ready` (`Observe`): the source does not exist for `spec.account`.
     NotFound,
+    /// `Ready`: outside the partner account's grant; never sent to AWS.
+    NotPermitted,
+    /// `Ready`: the partner account cannot be used (missing, ambiguous, role not assumable).
+    PartnerAccountNotReady,
     /// `Ready`: a transient AWS error; the operator retries with backoff.
     Retrying,
     /// `Ready`: the spec breaks a rule; nothing is sent to AWS until it is fixed.
@@ -88,6 +92,8 @@ impl Reason {
             Reason::Expired => "Expired",
             Reason::Observed => "Observed",
             Reason::NotFound => "NotFound",
+            Reason::NotPermitted => "NotPermitted",
+            Reason::PartnerAccountNotReady => "PartnerAccountNotReady",
             Reason::Retrying => "Retrying",
             Reason::InvalidSpec => "InvalidSpec",
             Reason::NameConflict => "NameConflict",

@@ -15,6 +15,7 @@ use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{Instrument, info, info_span, warn};
 
+use crate::accounts::{Accounts, Acting};
 use crate::backoff::{FailureCounts, retry_delay};
 use crate::budget::{Budget, Priority};
 use crate::error::Error;
@@ -27,7 +28,7 @@ use crate::resource::{
     ManagementPolicy, PartnerEventSource, PartnerEventSourceStatus, SourceState,
 };
 use crate::settings::Settings;
-use crate::status::{self, Note, Observed, Outcome, Requeue};
+use crate::status::{self, Access, Note, Observed, Outcome, Requeue};
 use crate::sync;
 
 /// The finalizer that keeps an object until its source is dealt with in AWS.
@@ -43,14 +44,14 @@ pub struct Context {
     pub store: Store<PartnerEventSource>,
     /// The EventBridge partner API.
     pub eventbridge: EventBridge,
+    /// PartnerAccounts: which identity an object acts with, and its grant.
+    pub accounts: Arc<Accounts>,
     /// Publishes Kubernetes Events.
     pub recorder: Recorder,
     /// Metrics registry.
     pub metrics: Arc<Metrics>,
     /// Reconcile settings.
     pub settings: Settings,
-    /// Region for objects whose spec names none.
-    pub default_region: Option<String>,
     /// Transient failures in a row, by object UID, for per-object backoff.
     failures: FailureCounts,
     /// New objects marked `Creating` and not yet answered, by UID, with the generation marked:
@@ -68,19 +69,19 @@ impl Context {
         client: Client,
         store: Store<PartnerEventSource>,
         eventbridge: EventBridge,
+        accounts: Arc<Accounts>,
         recorder: Recorder,
         metrics: Arc<Metrics>,
         settings: Settings,
-        default_region: Option<String>,
     ) -> Self {
         Context {
             client,
             store,
             eventbridge,
+            accounts,
             recorder,
             metrics,
             settings,
-            default_region,
             failures: FailureCounts::default(),
             creating: Mutex::new(HashMap::new()),
             waiting_limit: 2,
@@ -92,36 +93,40 @@ impl Context {
         self.creating.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The region a pass over `obj` uses.
-    pub fn region_of<'o>(&'o self, obj: &'o PartnerEventSource) -> Option<&'o str> {
+    /// The region a pass over `obj` uses: the spec's, its partner account's, the operator's.
+    pub fn region_of(&self, obj: &PartnerEventSource, acting: &Acting) -> Option<String> {
         obj.spec
             .region
-            .as_deref()
-            .or(self.default_region.as_deref())
+            .clone()
+            .or_else(|| acting.region.clone())
+            .or_else(|| self.settings.default_region.clone())
     }
 
-    fn ownership_of(&self, obj: &PartnerEventSource) -> Ownership {
+    fn ownership_of(&self, obj: &PartnerEventSource, acting: &Acting) -> Ownership {
         // Only objects with the same source name matter; compare names before building claims.
         let claims: Vec<Claim> = self
             .store
             .state()
             .iter()
             .filter(|o| o.spec.name == obj.spec.name)
-            .map(|o| claim(o))
+            .map(|o| claim(o, &self.accounts.acting(o)))
             .collect();
-        ownership(&claim(obj), &claims)
+        ownership(&claim(obj, acting), &claims)
     }
 }
 
-fn claim(obj: &PartnerEventSource) -> Claim {
+/// An object's claim on its source name: only objects that are valid, permitted and managing
+/// claim one, within their partner account.
+fn claim(obj: &PartnerEventSource, acting: &Acting) -> Claim {
     Claim {
         namespace: obj.namespace().unwrap_or_default(),
         name: obj.name_any(),
         created: obj.meta().creation_timestamp.as_ref().map(|t| t.0),
         source_name: obj.spec.name.clone(),
         holds_source: obj.status.as_ref().is_some_and(|s| s.arn.is_some()),
-        valid: obj.spec.validate().is_ok(),
+        valid: obj.spec.validate().is_ok() && !matches!(acting.access, Access::NotPermitted(_)),
         manages: obj.spec.management_policy != Some(ManagementPolicy::Observe),
+        partner_account: acting.partner_account.clone().unwrap_or_default(),
     }
 }
 
@@ -170,11 +175,10 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
         generation = obj.meta().generation.unwrap_or_default(),
     );
     async {
-        // Ownership is decided from the cache; wait until it holds every object once.
-        ctx.store
-            .wait_until_ready()
-            .await
-            .map_err(|e| Error::Cache(e.to_string()))?;
+        // Ownership and grants are decided from the caches; wait until they hold everything.
+        synced(&ctx.store).await?;
+        synced(&ctx.accounts.store).await?;
+        synced(&ctx.accounts.namespaces).await?;
         let api: Api<PartnerEventSource> =
             Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
         finalizer(&api, FINALIZER, obj, |event| async {
@@ -190,6 +194,23 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
     .await
 }
 
+/// Waits until a cache has been filled once. A store's readiness future wakes only its latest
+/// waiter, and many reconciles wait at once, so each looks again every half second instead of
+/// relying on a wake-up.
+async fn synced<K>(store: &Store<K>) -> Result<(), Error>
+where
+    K: kube::runtime::reflector::Lookup + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    loop {
+        match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(e)) => return Err(Error::Cache(e.to_string())),
+            Err(_) => continue,
+        }
+    }
+}
+
 /// One pass: look at the object, run the steps against EventBridge, write the outcome.
 async fn pass(
     obj: &PartnerEventSource,
@@ -199,30 +220,35 @@ async fn pass(
 ) -> Result<Action, Error> {
     let started = Instant::now();
     let uid = obj.uid().unwrap_or_default();
-    let ownership = ctx.ownership_of(obj);
-    let region = ctx.region_of(obj);
+    let acting = ctx.accounts.acting(obj);
+    if acting.unchecked {
+        // The PartnerAccount reconciler asks for this pass again once it has checked.
+        return Ok(Action::requeue(Duration::from_secs(5)));
+    }
+    let ownership = ctx.ownership_of(obj, &acting);
+    let region = ctx.region_of(obj, &acting);
     let observed = Observed {
         spec: &obj.spec,
         generation: obj.meta().generation,
         status: obj.status.as_ref(),
         ownership: &ownership,
-        region,
+        region: region.as_deref(),
         failures: ctx.failures.get(&uid),
         jitter: rand::random(),
         paused: obj.paused(),
+        access: &acting.access,
+        partner_account: acting.partner_account.as_deref(),
         now: Timestamp::now(),
     };
-    let budget = region.map(|r| ctx.eventbridge.budget(r));
+    let identity = acting
+        .identity
+        .unwrap_or_else(|| ctx.eventbridge.operator());
+    let budget = region
+        .as_deref()
+        .map(|r| ctx.eventbridge.budget(&identity, r));
     let resync = !deleting && status::is_resync(&observed);
-    if let Some(budget) = budget.as_ref().filter(|_| !observed.paused) {
-        let wait = match resync {
-            true => admit_resync(ctx, budget),
-            false if deleting => None,
-            false => admit_new(obj, ctx, api, &observed, budget).await?,
-        };
-        if let Some(wait) = wait {
-            return Ok(Action::requeue(wait));
-        }
+    if let Some(wait) = admit(obj, ctx, api, &observed, budget.as_deref(), deleting).await? {
+        return Ok(Action::requeue(wait));
     }
     let settings = Settings {
         resync: budget.map_or(ctx.settings.resync, |b| {
@@ -235,7 +261,7 @@ async fn pass(
     } else {
         Priority::User
     };
-    let calls = ctx.eventbridge.calls(priority);
+    let calls = ctx.eventbridge.calls(identity, priority);
     let aws = Counted::new(&calls);
     let outcome = if deleting {
         sync::cleanup(&aws, &observed, &settings).await
@@ -255,6 +281,26 @@ async fn pass(
         "reconciled"
     );
     action(deleting, &outcome, &settings)
+}
+
+/// Whether the pass may go on to AWS now, or when to look again: resyncs within their share
+/// of the budget, new objects marked and, when the budget is busy, deferred; deletions and
+/// paused objects always go on.
+async fn admit(
+    obj: &PartnerEventSource,
+    ctx: &Context,
+    api: &Api<PartnerEventSource>,
+    observed: &Observed<'_>,
+    budget: Option<&Budget>,
+    deleting: bool,
+) -> Result<Option<Duration>, Error> {
+    let Some(budget) = budget.filter(|_| !observed.paused && !deleting) else {
+        return Ok(None);
+    };
+    if status::is_resync(observed) {
+        return Ok(admit_resync(ctx, budget));
+    }
+    admit_new(obj, ctx, api, observed, budget).await
 }
 
 /// A resync pass goes ahead only within the resync share of the budget; otherwise it is

@@ -63,6 +63,9 @@ static REGION_RE: LazyLock<Regex> =
 #[x_kube(validation = Rule::new(
     "has(self.region) == has(oldSelf.region) && (!has(self.region) || self.region == oldSelf.region)"
 ).message("spec.region is immutable"))]
+#[x_kube(validation = Rule::new(
+    "has(self.partnerAccountRef) == has(oldSelf.partnerAccountRef) && (!has(self.partnerAccountRef) || self.partnerAccountRef == oldSelf.partnerAccountRef)"
+).message("spec.partnerAccountRef is immutable"))]
 #[serde(rename_all = "camelCase")]
 pub struct PartnerEventSourceSpec {
     /// Name of the partner event source in EventBridge:
@@ -98,6 +101,19 @@ pub struct PartnerEventSourceSpec {
     /// whether it exists for `spec.account`, never creates or deletes it, and claims no name.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub management_policy: Option<ManagementPolicy>,
+
+    /// The PartnerAccount whose identity creates the source, and whose grant must allow it.
+    /// Defaults to the PartnerAccount marked `default`, else the operator's own identity.
+    /// Immutable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_account_ref: Option<PartnerAccountRef>,
+}
+
+/// A reference to a cluster-scoped PartnerAccount.
+#[derive(Deserialize, Serialize, Clone, Debug, PartialEq, Eq, JsonSchema)]
+pub struct PartnerAccountRef {
+    /// The PartnerAccount's name.
+    pub name: String,
 }
 
 /// What the operator does when AWS expires a source its customer never activated.
@@ -215,6 +231,10 @@ pub struct PartnerEventSourceStatus {
     /// The `metadata.generation` this status describes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// The PartnerAccount the object resolved to at its first pass, kept from then on; empty
+    /// for the operator's own identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner_account: Option<String>,
     /// `Ready` (the source exists in AWS for `spec.account`) and `Activated` (the customer
     /// created the matching event bus).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -315,6 +335,7 @@ mod tests {
             deletion_policy: None,
             on_expiry: None,
             management_policy: None,
+            partner_account_ref: None,
         }
     }
 

@@ -19,6 +19,8 @@ pub struct Settings {
     pub backoff_base: Duration,
     /// Longest delay between retries.
     pub backoff_cap: Duration,
+    /// Region for objects whose spec and partner account name none.
+    pub default_region: Option<String>,
 }
 
 impl Default for Settings {
@@ -30,6 +32,7 @@ impl Default for Settings {
             conflict_recheck: Duration::from_secs(30),
             backoff_base: Duration::from_secs(1),
             backoff_cap: Duration::from_secs(300),
+            default_region: None,
         }
     }
 }

@@ -17,6 +17,17 @@ use crate::resource::{
 };
 use crate::settings::Settings;
 
+/// Whether the object's partner account lets it reach AWS.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// The grant permits it and the account's identity works.
+    Granted,
+    /// Outside the partner account's grant: the rule broken.
+    NotPermitted(String),
+    /// The partner account cannot be used now: why.
+    NotReady(String),
+}
+
 /// What a pass knows about the object before it talks to AWS.
 #[derive(Clone, Debug)]
 pub struct Observed<'a> {
@@ -36,6 +47,10 @@ pub struct Observed<'a> {
     pub jitter: f64,
     /// The paused annotation is set.
     pub paused: bool,
+    /// What the object's partner account allows.
+    pub access: &'a Access,
+    /// The partner account to record in the status (empty: the operator's own identity).
+    pub partner_account: Option<&'a str>,
     /// The current time.
     pub now: Timestamp,
 }
@@ -72,6 +87,8 @@ pub enum PassResult {
     NotFound,
     /// The paused annotation stops all AWS calls.
     Paused,
+    /// Outside the partner account's grant.
+    NotPermitted,
 }
 
 impl PassResult {
@@ -88,6 +105,7 @@ impl PassResult {
             PassResult::Expired => "expired",
             PassResult::NotFound => "not_found",
             PassResult::Paused => "paused",
+            PassResult::NotPermitted => "not_permitted",
         }
     }
 }
@@ -222,6 +240,9 @@ impl Observed<'_> {
     fn base_status(&self) -> PartnerEventSourceStatus {
         let mut status = self.status.cloned().unwrap_or_default();
         status.observed_generation = self.generation;
+        if status.partner_account.is_none() {
+            status.partner_account = self.partner_account.map(str::to_owned);
+        }
         let was_paused = status
             .conditions
             .iter()
@@ -323,6 +344,7 @@ pub fn creating(o: &Observed<'_>) -> Option<PartnerEventSourceStatus> {
         .status
         .is_some_and(|st| st.observed_generation == o.generation);
     let will_create = o.spec.validate().is_ok()
+        && *o.access == Access::Granted
         && !o.paused
         && !o.observe_only()
         && *o.ownership == Ownership::Owner
@@ -350,6 +372,7 @@ pub fn is_resync(o: &Observed<'_>) -> bool {
         Some("Creating" | "Retrying" | "Deleting") | None
     );
     let calls_aws = !o.paused
+        && *o.access == Access::Granted
         && o.spec.validate().is_ok()
         && (o.observe_only() || *o.ownership == Ownership::Owner);
     described && settled && calls_aws

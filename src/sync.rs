@@ -18,8 +18,8 @@ use crate::reason::Reason;
 use crate::resource::{DeletionPolicy, OnExpiry, SourceState};
 use crate::settings::Settings;
 use crate::status::{
-    Note, Observed, Origin, Outcome, PassResult, Requeue, expired, failed, paused, ready, retrying,
-    state_lookup_failed, stuck,
+    Access, Note, Observed, Origin, Outcome, PassResult, Requeue, expired, failed, paused, ready,
+    retrying, state_lookup_failed, stuck,
 };
 
 /// Brings the source in AWS in line with a live object: validate, check ownership, then
@@ -41,6 +41,29 @@ pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Out
             &message,
             PassResult::InvalidSpec,
         );
+    }
+    match o.access {
+        Access::Granted => {}
+        Access::NotPermitted(rule) => {
+            let message = format!("{rule}; this object is not sent to AWS");
+            return stuck(
+                o,
+                Reason::NotPermitted,
+                "CheckGrant",
+                &message,
+                PassResult::NotPermitted,
+            );
+        }
+        Access::NotReady(why) => {
+            return stuck(
+                o,
+                Reason::PartnerAccountNotReady,
+                "CheckPartnerAccount",
+                why,
+                PassResult::Terminal,
+            )
+            .requeue(Requeue::After(s.conflict_recheck));
+        }
     }
     if o.observe_only() {
         let Some(region) = o.region else {
@@ -85,6 +108,25 @@ pub async fn cleanup(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> O
     if o.paused {
         // The finalizer stays until the annotation is removed.
         return paused(o);
+    }
+    if let Access::NotPermitted(_) = o.access {
+        let note = Note::normal(
+            Reason::Released,
+            "Delete",
+            "outside the partner account's grant, so never sent to AWS; nothing to delete".into(),
+        );
+        return Outcome::release(PassResult::Released, Some(note));
+    }
+    if let Access::NotReady(why) = o.access {
+        // The source may exist; it can only be deleted with the account's identity.
+        return stuck(
+            o,
+            Reason::PartnerAccountNotReady,
+            "Delete",
+            why,
+            PassResult::Terminal,
+        )
+        .requeue(Requeue::After(s.conflict_recheck));
     }
     if o.observe_only() {
         let note = Note::normal(

@@ -424,7 +424,9 @@ async fn new_objects_become_ready_while_resyncs_outgrow_the_budget() {
     }
     // The operator says that the interval stretched: 40 objects at 1 resync/s.
     let addr = operator.http_addr().await;
-    let interval = r#"eventbridge_partner_operator_resync_interval_seconds{account="default",region="eu-west-1"}"#;
+    // The budget is keyed by the AWS account STS reports for the operator: the emulator's
+    // partner account.
+    let interval = r#"eventbridge_partner_operator_resync_interval_seconds{account="111111111111",region="eu-west-1"}"#;
     metrics_when(addr, |page| sample(page, interval) >= 40.0).await;
 
     // New objects are served before the resyncs: each becomes Ready well within the timeout

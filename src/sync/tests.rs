@@ -14,6 +14,7 @@ use crate::reason::{ACTIVATED, READY};
 use crate::resource::{
     ManagementPolicy, OnExpiry, PartnerEventSourceSpec, PartnerEventSourceStatus, SourceState,
 };
+use crate::status::Access;
 
 const NAME: &str = "aws.partner/acme.com/customer-4711/orders";
 const ACCOUNT: &str = "123456789012";
@@ -29,6 +30,7 @@ fn spec() -> PartnerEventSourceSpec {
         deletion_policy: None,
         on_expiry: None,
         management_policy: None,
+        partner_account_ref: None,
     }
 }
 
@@ -50,6 +52,7 @@ struct Case {
     failures: u32,
     settings: Settings,
     paused: bool,
+    access: Access,
     now: Timestamp,
 }
 
@@ -64,6 +67,7 @@ impl Case {
             failures: 0,
             settings: Settings::default(),
             paused: false,
+            access: Access::Granted,
             now: now(),
         }
     }
@@ -79,6 +83,8 @@ impl Case {
             failures: self.failures,
             jitter: 0.5,
             paused: self.paused,
+            access: &self.access,
+            partner_account: Some(""),
             now: self.now,
         };
         if self.deleting {
@@ -490,6 +496,8 @@ async fn a_new_object_is_marked_creating_until_the_answer_comes() {
         failures: 0,
         jitter: 0.5,
         paused: false,
+        access: &Access::Granted,
+        partner_account: None,
         now: now(),
     };
     let mark = crate::status::creating(&observed).expect("a new object is marked");
@@ -866,5 +874,64 @@ async fn a_paused_object_makes_no_aws_call_until_the_annotation_goes() {
     assert_eq!(
         (paused.status.as_str(), paused.reason.as_str()),
         ("False", "Resumed")
+    );
+}
+
+#[tokio::test]
+async fn an_object_outside_its_partner_accounts_grant_never_reaches_aws() {
+    let api = aws();
+    let mut case = Case::new();
+    case.access = Access::NotPermitted(
+        "spec.name x is outside PartnerAccount prod's sourcePrefixes (aws.partner/acme.com/)"
+            .into(),
+    );
+    let outcome = case.run(&api).await;
+    assert!(api.calls().is_empty());
+    assert_eq!(outcome.result, PassResult::NotPermitted);
+    let ready = condition(&outcome, READY);
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "NotPermitted")
+    );
+    assert!(
+        ready.message.contains("sourcePrefixes"),
+        "{}",
+        ready.message
+    );
+    assert_eq!(outcome.requeue, Requeue::AwaitChange);
+    // Deleting it never touches AWS either.
+    case.deleting = true;
+    let released = case.run(&api).await;
+    assert!(released.release && api.calls().is_empty());
+}
+
+#[tokio::test]
+async fn an_unusable_partner_account_is_reported_without_a_hot_loop() {
+    let api = aws();
+    let mut case = Case::new();
+    case.access = Access::NotReady("PartnerAccount prod is not ready: AccessDenied".into());
+    let outcome = case.run(&api).await;
+    assert!(api.calls().is_empty());
+    let ready = condition(&outcome, READY);
+    assert_eq!(ready.reason, "PartnerAccountNotReady");
+    assert_eq!(
+        outcome.requeue,
+        Requeue::After(Settings::default().conflict_recheck)
+    );
+    assert_eq!(outcome.failures, 0);
+    // A deletion waits for the account: the source may exist and only it can delete it.
+    case.deleting = true;
+    let held = case.run(&api).await;
+    assert!(!held.release && api.calls().is_empty());
+}
+
+#[tokio::test]
+async fn the_resolved_partner_account_is_recorded_at_the_first_pass() {
+    let api = aws();
+    let outcome = Case::new().run(&api).await;
+    assert_eq!(
+        outcome.status.as_ref().unwrap().partner_account.as_deref(),
+        Some(""),
+        "the operator's own identity"
     );
 }

@@ -116,7 +116,8 @@ pub fn grants(docs: &[Value], namespace: &str, service_account: &str) -> BTreeSe
     out
 }
 
-/// The operator's documented needs: PartnerEventSources and Events in `watch_scope`, its
+/// The operator's documented needs: PartnerEventSources and Events in `watch_scope`,
+/// PartnerAccounts (read, status write) and namespaces (read) cluster-wide, its
 /// Lease in the release namespace.
 pub fn contract(watch_scope: &str, release_namespace: &str, lease: &str) -> BTreeSet<Grant> {
     let pes = "eventbridgepartner.dev";
@@ -142,6 +143,15 @@ pub fn contract(watch_scope: &str, release_namespace: &str, lease: &str) -> BTre
     ));
     for verb in ["create", "patch"] {
         expected.insert(grant(watch_scope, "events.k8s.io", "events", None, verb));
+    }
+    // PartnerAccounts are cluster-scoped and grants select namespaces: read both everywhere,
+    // and write PartnerAccount status.
+    for verb in ["get", "list", "watch"] {
+        expected.insert(grant("*", pes, "partneraccounts", None, verb));
+        expected.insert(grant("*", "", "namespaces", None, verb));
+    }
+    for verb in ["get", "patch"] {
+        expected.insert(grant("*", pes, "partneraccounts/status", None, verb));
     }
     let coordination = "coordination.k8s.io";
     // A Lease that does not exist yet cannot be named in a rule, so create is unnamed.

@@ -19,6 +19,17 @@ pub fn crd_path() -> PathBuf {
     root().join("crds").join(CRD_FILE)
 }
 
+/// The file name of the PartnerAccount CRD, in `crds/`.
+pub const PARTNER_ACCOUNT_CRD_FILE: &str = "partneraccounts.eventbridgepartner.dev.yaml";
+
+/// Every CRD the operator defines, as `make crds` writes them.
+pub fn crd_paths() -> Vec<PathBuf> {
+    vec![
+        crd_path(),
+        root().join("crds").join(PARTNER_ACCOUNT_CRD_FILE),
+    ]
+}
+
 /// Reads a file of the repository (`path` relative to the root, or absolute).
 pub fn read(path: impl AsRef<Path>) -> String {
     let path = root().join(path);

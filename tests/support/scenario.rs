@@ -20,7 +20,7 @@ use kube::{Client, ResourceExt};
 use super::command::output_with_input;
 use super::controlplane::ControlPlane;
 use super::operator::Launch;
-use super::repo::{crd_path, read};
+use super::repo::{crd_paths, read};
 
 /// How long any single expectation may take before the test fails. Generous: the machine may
 /// be busy compiling while tests run.
@@ -52,7 +52,7 @@ impl Scenario {
     /// Sets up a namespace and an emulator; the operator is started by the test.
     pub async fn start(name: &str) -> Scenario {
         let cp = ControlPlane::shared();
-        cp.install_crds(&[crd_path()]);
+        cp.install_crds(&crd_paths());
         let client = cp.admin_client().await;
         let namespace = unique(name);
         create_namespace(&client, &namespace).await;
@@ -98,6 +98,7 @@ impl Scenario {
                 deletion_policy: None,
                 on_expiry: None,
                 management_policy: None,
+                partner_account_ref: None,
             },
         );
         obj.metadata = ObjectMeta {

@@ -1,0 +1,366 @@
+//! The `PartnerAccount` custom resource (cluster-scoped): the AWS identity sources are created
+//! with, and the grant that says who may use it for what — source-name prefixes, namespaces,
+//! customer accounts. Which account an object resolves to and whether the grant permits it are
+//! pure functions over plain values, tested here.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, LabelSelector};
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::resource::PartnerEventSourceSpec;
+
+/// Pattern of an IAM role ARN.
+pub const ROLE_ARN_PATTERN: &str = r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[\w+=,.@/-]+$";
+
+/// An AWS identity the operator acts as, and what it may be used for.
+#[derive(CustomResource, Deserialize, Serialize, Clone, Debug, PartialEq, JsonSchema)]
+#[kube(
+    group = "eventbridgepartner.dev",
+    version = "v1alpha1",
+    kind = "PartnerAccount",
+    plural = "partneraccounts",
+    shortname = "pa",
+    category = "eventbridge",
+    status = "PartnerAccountStatus",
+    derive = "PartialEq",
+    doc = "An AWS identity (an IAM role to assume, or the operator's own) that PartnerEventSource objects are created with, and the grant that limits who may use it for which sources.",
+    printcolumn = r#"{"name":"Role","type":"string","jsonPath":".spec.roleArn"}"#,
+    printcolumn = r#"{"name":"Account","type":"string","jsonPath":".status.callerIdentity.account"}"#,
+    printcolumn = r#"{"name":"Default","type":"boolean","jsonPath":".spec.default"}"#,
+    printcolumn = r#"{"name":"Sources","type":"integer","jsonPath":".status.sources"}"#,
+    printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#
+)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerAccountSpec {
+    /// IAM role to assume for this partner account; the operator's own credentials when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(regex(pattern = ROLE_ARN_PATTERN))]
+    pub role_arn: Option<String>,
+    /// The external ID the role's trust policy requires. Never logged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 1224))]
+    pub external_id: Option<String>,
+    /// The role session name; defaults to `eventbridge-partner-operator`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(length(min = 2, max = 64), regex(pattern = r"^[\w+=,.@-]+$"))]
+    pub session_name: Option<String>,
+    /// Session tags passed to `AssumeRole`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub session_tags: BTreeMap<String, String>,
+    /// Source-name prefixes this account owns, e.g. `aws.partner/acme.com/`; a source outside
+    /// every prefix is refused.
+    #[schemars(length(min = 1))]
+    pub source_prefixes: Vec<String>,
+    /// Namespaces whose objects may use this account; every namespace when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelector>,
+    /// Customer accounts sources may be offered to; any account when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_accounts: Option<Vec<String>>,
+    /// Region for objects that name none; the operator's `--region` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// This account's own EventBridge request rate (calls per second); the operator's
+    /// `--aws-rps` when unset. Two partner accounts that are one AWS account share one budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aws_rps: Option<f64>,
+    /// Objects that name no partner account use this one. More than one default: none is used.
+    #[serde(default)]
+    pub default: bool,
+}
+
+/// What the operator observed about a partner account.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PartnerAccountStatus {
+    /// Who the identity is, from STS `GetCallerIdentity`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller_identity: Option<CallerIdentity>,
+    /// How many PartnerEventSource objects use this account.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sources: Option<i64>,
+    /// The `metadata.generation` this status describes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// `Ready`: the identity works (the role can be assumed); `Default`: a conflict between
+    /// default accounts.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schemars(extend("x-kubernetes-list-type" = "map", "x-kubernetes-list-map-keys" = ["type"]))]
+    pub conditions: Vec<Condition>,
+}
+
+/// The identity STS reports for a partner account.
+#[derive(Deserialize, Serialize, Clone, Debug, Default, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CallerIdentity {
+    /// The AWS account ID.
+    pub account: String,
+    /// The caller's ARN (an assumed-role ARN when a role is assumed).
+    pub arn: String,
+}
+
+/// Which identity an object acts with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Resolution {
+    /// The operator's own credentials: no partner account applies.
+    Operator,
+    /// This partner account.
+    Account(String),
+    /// The object names a partner account that does not exist.
+    Missing(String),
+    /// No reference, and more than one partner account says it is the default.
+    AmbiguousDefault(Vec<String>),
+}
+
+/// The identity an object acts with: the one recorded at its first pass (kept, so that marking
+/// another default later moves no object), else its reference, else the single default, else
+/// the operator's own.
+pub fn resolve<'a>(
+    recorded: Option<&str>,
+    reference: Option<&str>,
+    accounts: impl IntoIterator<Item = (&'a str, &'a PartnerAccountSpec)>,
+) -> Resolution {
+    let accounts: Vec<_> = accounts.into_iter().collect();
+    let wanted = match (recorded, reference) {
+        (Some(""), None) => return Resolution::Operator,
+        (Some(name), _) if !name.is_empty() => Some(name),
+        (_, reference) => reference,
+    };
+    if let Some(name) = wanted {
+        return match accounts.iter().any(|(n, _)| *n == name) {
+            true => Resolution::Account(name.to_owned()),
+            false => Resolution::Missing(name.to_owned()),
+        };
+    }
+    let mut defaults: Vec<String> = accounts
+        .iter()
+        .filter(|(_, spec)| spec.default)
+        .map(|(n, _)| (*n).to_owned())
+        .collect();
+    defaults.sort();
+    match defaults.len() {
+        0 => Resolution::Operator,
+        1 => Resolution::Account(defaults.remove(0)),
+        _ => Resolution::AmbiguousDefault(defaults),
+    }
+}
+
+/// Checks an object against a partner account's grant; the error names the rule broken.
+pub fn permits(
+    grant: &PartnerAccountSpec,
+    account_name: &str,
+    namespace_labels: &BTreeMap<String, String>,
+    spec: &PartnerEventSourceSpec,
+) -> Result<(), String> {
+    if !grant
+        .source_prefixes
+        .iter()
+        .any(|p| spec.name.starts_with(p.as_str()))
+    {
+        return Err(format!(
+            "spec.name {} is outside PartnerAccount {account_name}'s sourcePrefixes ({})",
+            spec.name,
+            grant.source_prefixes.join(", ")
+        ));
+    }
+    if let Some(allowed) = &grant.customer_accounts
+        && !allowed.contains(&spec.account)
+    {
+        return Err(format!(
+            "spec.account {} is not in PartnerAccount {account_name}'s customerAccounts",
+            spec.account
+        ));
+    }
+    if let Some(selector) = &grant.namespace_selector
+        && !selects(selector, namespace_labels)
+    {
+        return Err(format!(
+            "this namespace does not match PartnerAccount {account_name}'s namespaceSelector"
+        ));
+    }
+    Ok(())
+}
+
+/// Whether a label selector selects a set of labels (Kubernetes semantics: every
+/// `matchLabels` pair and every `matchExpressions` requirement must hold).
+pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let pairs = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let expressions = selector.match_expressions.iter().flatten().all(|e| {
+        let values = e.values.as_deref().unwrap_or_default();
+        let value = labels.get(&e.key);
+        match e.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            // An operator Kubernetes does not define selects nothing.
+            _ => false,
+        }
+    });
+    pairs && expressions
+}
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+
+    use super::*;
+
+    fn grant(prefixes: &[&str]) -> PartnerAccountSpec {
+        PartnerAccountSpec {
+            role_arn: None,
+            external_id: None,
+            session_name: None,
+            session_tags: BTreeMap::new(),
+            source_prefixes: prefixes.iter().map(|p| (*p).to_owned()).collect(),
+            namespace_selector: None,
+            customer_accounts: None,
+            region: None,
+            aws_rps: None,
+            default: false,
+        }
+    }
+
+    fn source(name: &str, account: &str) -> PartnerEventSourceSpec {
+        PartnerEventSourceSpec {
+            name: name.into(),
+            account: account.into(),
+            region: None,
+            deletion_policy: None,
+            on_expiry: None,
+            management_policy: None,
+            partner_account_ref: None,
+        }
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn an_object_resolves_to_its_record_then_its_reference_then_the_default() {
+        let prod = PartnerAccountSpec {
+            default: true,
+            ..grant(&["aws.partner/acme.com/"])
+        };
+        let test = grant(&["aws.partner/acme.com.test/"]);
+        let all = [("prod", &prod), ("test", &test)];
+        assert_eq!(resolve(None, None, all), Resolution::Account("prod".into()));
+        assert_eq!(
+            resolve(None, Some("test"), all),
+            Resolution::Account("test".into())
+        );
+        assert_eq!(
+            resolve(None, Some("gone"), all),
+            Resolution::Missing("gone".into())
+        );
+        // Recorded at the first pass and kept: a later default moves nothing.
+        assert_eq!(resolve(Some(""), None, all), Resolution::Operator);
+        assert_eq!(
+            resolve(Some("test"), None, all),
+            Resolution::Account("test".into())
+        );
+        assert_eq!(resolve(None, None, [("test", &test)]), Resolution::Operator);
+        assert_eq!(resolve(None, None, []), Resolution::Operator);
+    }
+
+    #[test]
+    fn two_defaults_are_used_by_nobody() {
+        let a = PartnerAccountSpec {
+            default: true,
+            ..grant(&["aws.partner/a/"])
+        };
+        let b = a.clone();
+        assert_eq!(
+            resolve(None, None, [("b", &b), ("a", &a)]),
+            Resolution::AmbiguousDefault(vec!["a".into(), "b".into()])
+        );
+        // A reference still works.
+        assert_eq!(
+            resolve(None, Some("a"), [("b", &b), ("a", &a)]),
+            Resolution::Account("a".into())
+        );
+    }
+
+    #[test]
+    fn the_grant_limits_prefixes_customer_accounts_and_namespaces() {
+        let mut g = grant(&["aws.partner/acme.com/", "aws.partner/acme.com.test/"]);
+        let ns = labels(&[("team", "orders")]);
+        let ok = source("aws.partner/acme.com/c1/orders", "123456789012");
+        assert_eq!(permits(&g, "prod", &ns, &ok), Ok(()));
+        let test = source("aws.partner/acme.com.test/c1/orders", "123456789012");
+        assert_eq!(permits(&g, "prod", &ns, &test), Ok(()));
+
+        let other = source("aws.partner/evil.com/c1/orders", "123456789012");
+        let err = permits(&g, "prod", &ns, &other).unwrap_err();
+        assert!(
+            err.contains("sourcePrefixes") && err.contains("prod"),
+            "{err}"
+        );
+
+        g.customer_accounts = Some(vec!["111111111111".into()]);
+        let err = permits(&g, "prod", &ns, &ok).unwrap_err();
+        assert!(err.contains("customerAccounts"), "{err}");
+
+        g.customer_accounts = None;
+        g.namespace_selector = Some(LabelSelector {
+            match_labels: Some([("team".to_owned(), "payments".to_owned())].into()),
+            match_expressions: None,
+        });
+        let err = permits(&g, "prod", &ns, &ok).unwrap_err();
+        assert!(err.contains("namespaceSelector"), "{err}");
+        assert_eq!(
+            permits(&g, "prod", &labels(&[("team", "payments")]), &ok),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn label_selectors_follow_kubernetes_semantics() {
+        let requirement = |key: &str, op: &str, values: &[&str]| LabelSelectorRequirement {
+            key: key.into(),
+            operator: op.into(),
+            values: Some(values.iter().map(|v| (*v).to_owned()).collect()),
+        };
+        let selector = |reqs: Vec<LabelSelectorRequirement>| LabelSelector {
+            match_labels: None,
+            match_expressions: Some(reqs),
+        };
+        let ns = labels(&[("tier", "prod"), ("team", "a")]);
+        assert!(selects(&LabelSelector::default(), &ns), "empty selects all");
+        assert!(selects(
+            &selector(vec![requirement("tier", "In", &["prod", "stage"])]),
+            &ns
+        ));
+        assert!(!selects(
+            &selector(vec![requirement("tier", "NotIn", &["prod"])]),
+            &ns
+        ));
+        assert!(selects(
+            &selector(vec![requirement("gone", "NotIn", &["x"])]),
+            &ns
+        ));
+        assert!(selects(
+            &selector(vec![requirement("team", "Exists", &[])]),
+            &ns
+        ));
+        assert!(!selects(
+            &selector(vec![requirement("team", "DoesNotExist", &[])]),
+            &ns
+        ));
+        assert!(!selects(
+            &selector(vec![requirement("team", "Near", &[])]),
+            &ns
+        ));
+    }
+}
