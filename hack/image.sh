@@ -298,6 +298,10 @@ image() {
 		timings+=("  $line")
 	done <"$stages"
 	rm -f "$stages"
+	# Each build leaves its builder stage behind as an untagged image of over 1 GB, which a
+	# build of another context cannot use; the cache mounts keep what makes rebuilds fast.
+	# Only images made on the stand-ins (they inherit the label) are pruned.
+	podman image prune --force --filter "label=$LABEL" >/dev/null
 	size="$(podman image inspect --format '{{.Size}}' "$IMAGE")"
 	mkdir -p target/image
 	{
