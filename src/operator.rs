@@ -266,6 +266,7 @@ async fn run_controller(
     let (recheck, rechecks) = mpsc::unbounded_channel();
     let (accounts, account_objects) = partner_accounts(
         &client,
+        args.selector.as_deref(),
         identities,
         eventbridge.operator(),
         &store,
@@ -340,11 +341,12 @@ fn receiver_stream<T>(mut rx: mpsc::UnboundedReceiver<T>) -> impl futures::Strea
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-/// The PartnerAccount side: a cache of every PartnerAccount (and the stream its controller
+/// The PartnerAccount side: a cache of every PartnerAccount (that the shard's selector selects) (and the stream its controller
 /// runs on), a cache of namespace labels for the grants' selectors, and a task that asks for a
 /// pass over the objects of a namespace whose labels changed.
 fn partner_accounts(
     client: &Client,
+    selector: Option<&str>,
     identities: Identities,
     operator: Arc<Identity>,
     sources: &reflector::Store<PartnerEventSource>,
@@ -354,14 +356,16 @@ fn partner_accounts(
     impl futures::Stream<Item = Result<PartnerAccount, watcher::Error>> + Send + 'static,
 ) {
     let (account_store, account_writer) = reflector::store();
-    let account_objects = watcher(
-        Api::<PartnerAccount>::all(client.clone()),
-        Default::default(),
-    )
-    .default_backoff()
-    .reflect(account_writer)
-    .applied_objects()
-    .predicate_filter(predicates::generation, Default::default());
+    // A shard (--selector) sees only the PartnerAccounts its label selects, like its objects.
+    let mut config = watcher::Config::default();
+    if let Some(selector) = selector.filter(|s| !s.is_empty()) {
+        config = config.labels(selector);
+    }
+    let account_objects = watcher(Api::<PartnerAccount>::all(client.clone()), config)
+        .default_backoff()
+        .reflect(account_writer)
+        .applied_objects()
+        .predicate_filter(predicates::generation, Default::default());
     let (namespace_store, namespace_writer) = reflector::store();
     let namespaces = watcher(
         Api::<PartialObjectMeta<Namespace>>::all(client.clone()),

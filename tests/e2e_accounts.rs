@@ -1,0 +1,349 @@
+//! End-to-end: PartnerAccounts and tenant isolation against the real API server and the
+//! emulator's STS — which identity creates a source, and who may ask for which.
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use eventbridge_partner_emulator::Role;
+use eventbridge_partner_operator::partner_account::{PartnerAccount, PartnerAccountSpec};
+use eventbridge_partner_operator::resource::PartnerAccountRef;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::api::{Api, DeleteParams, PostParams};
+use serde_json::Value;
+use support::operator::PARTNER_SECRET_ACCESS_KEY;
+use support::scenario::{CUSTOMER, Scenario, TIMEOUT, condition_is, unique};
+
+const PROD_ACCOUNT: &str = "222222222222";
+const TEST_ACCOUNT: &str = "333333333333";
+
+fn role(account: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account}:role/{name}")
+}
+
+fn account_spec(role_arn: Option<String>, prefix: &str) -> PartnerAccountSpec {
+    PartnerAccountSpec {
+        role_arn,
+        external_id: None,
+        session_name: None,
+        session_tags: BTreeMap::new(),
+        source_prefixes: vec![prefix.to_owned()],
+        namespace_selector: None,
+        customer_accounts: None,
+        region: None,
+        aws_rps: None,
+        default: false,
+    }
+}
+
+/// Creates a PartnerAccount and deletes it when dropped.
+struct AccountGuard {
+    api: Api<PartnerAccount>,
+    name: String,
+}
+
+impl Drop for AccountGuard {
+    fn drop(&mut self) {
+        let (api, name) = (self.api.clone(), self.name.clone());
+        // Cluster-scoped: remove it so that nothing outlives the test.
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Runtime::new()
+                .map(|rt| rt.block_on(api.delete(&name, &DeleteParams::default())))
+        })
+        .join();
+    }
+}
+
+async fn partner_account(s: &Scenario, prefix: &str, spec: PartnerAccountSpec) -> AccountGuard {
+    let api: Api<PartnerAccount> = Api::all(s.client.clone());
+    let name = unique(prefix);
+    let mut account = PartnerAccount::new(&name, spec);
+    // Only this scenario's operator (its --selector) looks at it.
+    account.metadata.labels = Some([("e2e".to_owned(), s.selector.clone())].into());
+    api.create(&PostParams::default(), &account)
+        .await
+        .expect("create the PartnerAccount");
+    AccountGuard { api, name }
+}
+
+async fn wait_account(s: &Scenario, name: &str, status: &str, reason: &str) -> PartnerAccount {
+    let api: Api<PartnerAccount> = Api::all(s.client.clone());
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let now = api.get(name).await.expect("get the PartnerAccount");
+        let ready = now
+            .status
+            .as_ref()
+            .and_then(|st| st.conditions.iter().find(|c| c.type_ == "Ready"));
+        if ready.is_some_and(|c| c.status == status && c.reason == reason) {
+            return now;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "PartnerAccount {name} never Ready={status} ({reason}): {:?}",
+            now.status
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn source(prefix: &str, customer: &str) -> String {
+    format!("{prefix}{customer}/orders")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn production_and_test_accounts_create_their_sources_as_themselves() {
+    let s = Scenario::start("accounts").await;
+    let prod_role = role(PROD_ACCOUNT, "eventbridge-partner");
+    let test_role = role(TEST_ACCOUNT, "eventbridge-partner-test");
+    s.emulator
+        .add_role(Role::new(&prod_role).with_external_id("prod-external-id-7Hq2"));
+    s.emulator.add_role(Role::new(&test_role));
+    let mut prod_spec = account_spec(Some(prod_role), "aws.partner/acme.com/");
+    prod_spec.external_id = Some("prod-external-id-7Hq2".into());
+    let prod = partner_account(&s, "prod", prod_spec).await;
+    let test = partner_account(
+        &s,
+        "test",
+        account_spec(Some(test_role), "aws.partner/acme.com.test/"),
+    )
+    .await;
+    let operator = s.launch().start();
+    let ready = wait_account(&s, &prod.name, "True", "IdentityReady").await;
+    let who = ready.status.unwrap().caller_identity.unwrap();
+    assert_eq!(who.account, PROD_ACCOUNT);
+    assert!(
+        who.arn.contains("assumed-role/eventbridge-partner/"),
+        "{}",
+        who.arn
+    );
+    wait_account(&s, &test.name, "True", "IdentityReady").await;
+
+    for (name, prefix, account) in [
+        ("prod-orders", "aws.partner/acme.com/", &prod.name),
+        ("test-orders", "aws.partner/acme.com.test/", &test.name),
+    ] {
+        let mut obj = s.object(name, &source(prefix, "customer-1"), CUSTOMER);
+        obj.spec.partner_account_ref = Some(PartnerAccountRef {
+            name: account.clone(),
+        });
+        s.create(&obj).await;
+    }
+    let prod_obj = s.wait_ready("prod-orders").await;
+    let test_obj = s.wait_ready("test-orders").await;
+    assert_eq!(
+        prod_obj.status.unwrap().partner_account.as_deref(),
+        Some(prod.name.as_str())
+    );
+    assert_eq!(
+        test_obj.status.unwrap().partner_account.as_deref(),
+        Some(test.name.as_str())
+    );
+    let owner = |name: &str| {
+        s.emulator
+            .source(name)
+            .map(|src| src.partner_account)
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        owner(&source("aws.partner/acme.com/", "customer-1")),
+        PROD_ACCOUNT
+    );
+    assert_eq!(
+        owner(&source("aws.partner/acme.com.test/", "customer-1")),
+        TEST_ACCOUNT
+    );
+    let log = operator.log();
+    assert!(
+        !log.contains("prod-external-id-7Hq2"),
+        "the external id reached the log"
+    );
+    assert!(!log.contains(PARTNER_SECRET_ACCESS_KEY));
+    for session in s.emulator.sessions() {
+        assert!(
+            !log.contains(&session.access_key_id),
+            "temporary credentials in the log"
+        );
+    }
+}
+
+/// The grant policy and binding of the chart, as `kubectl apply` of deploy/ installs them.
+fn admission_policy() -> String {
+    let manifest = support::repo::read("deploy/operator.yaml");
+    manifest
+        .split("\n---")
+        .filter(|doc| doc.contains("kind: ValidatingAdmissionPolicy"))
+        .collect::<Vec<_>>()
+        .join("\n---\n")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_namespace_outside_the_grant_is_refused_at_admission_and_by_the_controller() {
+    let s = Scenario::start("grant").await;
+    let mut spec = account_spec(None, "aws.partner/acme.com/");
+    spec.namespace_selector = Some(LabelSelector {
+        match_labels: Some([("eventbridge.acme.com/tenant".to_owned(), "yes".to_owned())].into()),
+        match_expressions: None,
+    });
+    let account = partner_account(&s, "grant", spec).await;
+    let policy = admission_policy();
+    let applied = s.kubectl(&["apply", "--server-side", "-f", "-"], Some(&policy));
+    assert!(applied.status.success(), "{applied:?}");
+
+    let manifest = format!(
+        "apiVersion: eventbridgepartner.dev/v1alpha1\nkind: PartnerEventSource\nmetadata:\n  name: orders\n  namespace: {ns}\n  labels: {{e2e: {sel}}}\nspec:\n  name: aws.partner/acme.com/customer-9/orders\n  account: \"{CUSTOMER}\"\n  partnerAccountRef: {{name: {pa}}}\n",
+        ns = s.namespace,
+        sel = s.selector,
+        pa = account.name
+    );
+    // The policy takes a moment to be enforced after it is created: wait for the refusal.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let refusal = loop {
+        let out = s.kubectl(&["apply", "-f", "-", "--dry-run=server"], Some(&manifest));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        if !out.status.success() {
+            break stderr;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("kubectl apply refused at admission: {}", refusal.trim());
+    assert!(refusal.contains("namespaceSelector"), "{refusal}");
+    assert!(refusal.contains(&account.name), "{refusal}");
+
+    // With the policy gone, the controller still refuses: no AWS call at all.
+    let _ = s.kubectl(&["delete", "-f", "-"], Some(&policy));
+    let _operator = s.launch().start();
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        let out = s.kubectl(&["apply", "-f", "-"], Some(&manifest));
+        if out.status.success() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still refused: {out:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let obj = s
+        .wait_reason(&s.namespace, "orders", "False", "NotPermitted")
+        .await;
+    let message = &obj.condition("Ready").unwrap().message;
+    assert!(message.contains("namespaceSelector"), "{message}");
+    let calls: u64 = [
+        "CreatePartnerEventSource",
+        "ListPartnerEventSourceAccounts",
+        "DescribePartnerEventSource",
+        "DeletePartnerEventSource",
+    ]
+    .iter()
+    .map(|op| s.emulator.calls(op))
+    .sum();
+    assert_eq!(calls, 0, "nothing outside the grant reaches AWS");
+    s.delete(&s.namespace, "orders").await;
+    s.wait_gone(&s.namespace, "orders").await;
+    assert_eq!(s.emulator.calls("DeletePartnerEventSource"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_that_cannot_be_assumed_is_reported_on_the_account_and_its_sources() {
+    let s = Scenario::start("norole").await;
+    let locked = role(PROD_ACCOUNT, "locked");
+    s.emulator.add_role(Role::new(&locked).not_assumable());
+    let account = partner_account(
+        &s,
+        "locked",
+        account_spec(Some(locked), "aws.partner/acme.com/"),
+    )
+    .await;
+    let _operator = s.launch().arg("--resync-interval", "1s").start();
+    let failed = wait_account(&s, &account.name, "False", "AssumeRoleFailed").await;
+    let message = failed.status.unwrap().conditions[0].message.clone();
+    assert!(message.contains("AccessDenied"), "{message}");
+
+    let mut obj = s.object(
+        "orders",
+        &source("aws.partner/acme.com/", "customer-2"),
+        CUSTOMER,
+    );
+    obj.spec.partner_account_ref = Some(PartnerAccountRef {
+        name: account.name.clone(),
+    });
+    s.create(&obj).await;
+    s.wait_reason(&s.namespace, "orders", "False", "PartnerAccountNotReady")
+        .await;
+    // No hot loop: while a sentinel object resyncs twice, the role is tried at most once more.
+    let assumed = s.emulator.calls("AssumeRole");
+    s.create(&s.object("sentinel", "aws.partner/acme.com/sentinel/orders", CUSTOMER))
+        .await;
+    s.wait_ready("sentinel").await;
+    let listed = s.emulator.calls("ListPartnerEventSourceAccounts");
+    s.wait_emulator("two resyncs of the sentinel", |e| {
+        e.calls("ListPartnerEventSourceAccounts") >= listed + 2
+    })
+    .await;
+    assert!(s.emulator.calls("AssumeRole") <= assumed + 1);
+    assert_eq!(
+        s.emulator.calls("CreatePartnerEventSource"),
+        1,
+        "only the sentinel"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn short_lived_credentials_are_refreshed_before_they_expire() {
+    let s = Scenario::start("refresh").await;
+    let short = role(PROD_ACCOUNT, "short");
+    s.emulator
+        .add_role(Role::new(&short).with_max_session_duration(Duration::from_secs(15)));
+    let account = partner_account(
+        &s,
+        "short",
+        account_spec(Some(short), "aws.partner/acme.com/"),
+    )
+    .await;
+    let operator = s.launch().arg("--resync-interval", "1s").start();
+    wait_account(&s, &account.name, "True", "IdentityReady").await;
+    let mut obj = s.object(
+        "orders",
+        &source("aws.partner/acme.com/", "customer-3"),
+        CUSTOMER,
+    );
+    obj.spec.partner_account_ref = Some(PartnerAccountRef {
+        name: account.name.clone(),
+    });
+    s.create(&obj).await;
+    s.wait_ready("orders").await;
+    // Resyncs every second across three credential lifetimes: every call is signed with live
+    // credentials, so new sessions were issued before the old ones expired.
+    s.wait_emulator("three sessions of the short role", |e| {
+        e.sessions()
+            .iter()
+            .filter(|x| x.role_arn.ends_with("/short"))
+            .count()
+            >= 4
+    })
+    .await;
+    let expired: u64 = [
+        "CreatePartnerEventSource",
+        "ListPartnerEventSourceAccounts",
+        "DescribePartnerEventSource",
+    ]
+    .iter()
+    .map(|op| s.emulator.calls_with_outcome(op, "ExpiredTokenException"))
+    .sum();
+    assert_eq!(expired, 0, "a call went out with expired credentials");
+    let obj = s.api().get("orders").await.unwrap();
+    assert!(condition_is(&obj, "Ready", "True", None));
+    let log = operator.log();
+    for session in s.emulator.sessions() {
+        assert!(
+            !log.contains(&session.access_key_id),
+            "temporary credentials in the log"
+        );
+    }
+    let lines: Vec<Value> = operator.log_lines();
+    assert!(!lines.is_empty());
+}
