@@ -9,9 +9,14 @@
 //!   then `helm upgrade` to a later chart that adds a spec field and a kind, then
 //!   `helm uninstall`.
 //!
-//! Each step checks that the API server serves the new CRDs (their schema, fields added since
+//! Before each upgrade the objects and their sources are as the operator of 0b73c28 left them:
+//! objects with its finalizer, sources created in the emulator with the partner's credentials.
+//! (The working tree's operator cannot stand in for the old one: it needs the new CRDs.) Each
+//! step checks that the API server serves the new CRDs (their schema, fields added since
 //! 0b73c28 accepted under strict field validation, new kinds established) and that every
-//! object keeps its uid and every source stays in the emulator, never deleted.
+//! object keeps its uid and every source stays in the emulator, never deleted; after the
+//! upgrade the working tree's operator takes the objects over (Ready) without deleting or
+//! recreating a source.
 
 mod support;
 
@@ -26,7 +31,9 @@ use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
 use serde_json::{Value, json};
 
 use support::controlplane::ControlPlane;
-use support::operator::{Launch, OperatorProcess};
+use support::operator::{
+    Launch, OperatorProcess, PARTNER_ACCESS_KEY_ID, PARTNER_SECRET_ACCESS_KEY,
+};
 use support::podman::TempDir;
 
 /// The last commit before the CRDs became templates.
@@ -35,6 +42,8 @@ const CHART: &str = "charts/eventbridge-partner-operator";
 const CRD: &str = "partnereventsources.eventbridgepartner.dev";
 const CUSTOMER: &str = "123456789012";
 const OBJECTS: usize = 3;
+/// The finalizer the operator of 0b73c28 puts on every object before its first AWS call.
+const FINALIZER: &str = "eventbridgepartner.dev/finalizer";
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -262,6 +271,25 @@ fn get_json(cp: &ControlPlane, args: &[&str]) -> Value {
     serde_json::from_str(&text).expect("kubectl JSON")
 }
 
+/// An EventBridge client acting as the partner, as the operator does.
+fn partner(emulator: &Emulator) -> aws_sdk_eventbridge::Client {
+    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
+    aws_sdk_eventbridge::Client::from_conf(
+        aws_sdk_eventbridge::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("eu-west-1"))
+            .endpoint_url(emulator.endpoint_url())
+            .credentials_provider(Credentials::new(
+                PARTNER_ACCESS_KEY_ID,
+                PARTNER_SECRET_ACCESS_KEY,
+                None,
+                None,
+                "upgrade-test",
+            ))
+            .build(),
+    )
+}
+
 /// One upgrade path's world: a namespace of objects that the operator reconciles.
 struct Objects {
     namespace: String,
@@ -273,14 +301,26 @@ struct Objects {
 }
 
 impl Objects {
+    /// The objects and their sources as the operator of 0b73c28 left them: each object
+    /// carries its finalizer, each source exists in EventBridge for the object's account.
     fn create(cp: &ControlPlane, namespace: &str, emulator: &Emulator) -> Objects {
         run(cp.kubectl().args(["create", "namespace", namespace]));
         let selector = namespace.to_owned();
+        let client = partner(emulator);
         for i in 0..OBJECTS {
-            apply_strict(
-                cp,
-                &object(namespace, &format!("source-{i}"), Some(&selector)),
-            );
+            let mut obj = object(namespace, &format!("source-{i}"), Some(&selector));
+            obj["metadata"]["finalizers"] = json!([FINALIZER]);
+            apply_strict(cp, &obj);
+            let source = obj["spec"]["name"].as_str().unwrap().to_owned();
+            tokio::runtime::Handle::current()
+                .block_on(
+                    client
+                        .create_partner_event_source()
+                        .name(&source)
+                        .account(CUSTOMER)
+                        .send(),
+                )
+                .unwrap_or_else(|e| panic!("creating {source} in the emulator: {e:?}"));
         }
         let mut objects = Objects {
             namespace: namespace.to_owned(),
@@ -288,7 +328,6 @@ impl Objects {
             uids: BTreeMap::new(),
             deletes_before: 0,
         };
-        objects.wait_ready(cp);
         objects.uids = objects.current_uids(cp);
         objects.deletes_before = emulator.calls("DeletePartnerEventSource");
         assert_eq!(objects.uids.len(), OBJECTS);
@@ -339,16 +378,26 @@ impl Objects {
             .collect()
     }
 
-    /// Every object is still there with its uid and Ready, and every source is in the
-    /// emulator; nothing was deleted in AWS.
-    fn assert_kept(&self, cp: &ControlPlane, emulator: &Emulator, step: &str) {
+    /// Every object is still there with its uid and not being deleted (and Ready, when
+    /// `operator` runs), and every source is in the emulator; nothing was deleted in AWS.
+    fn assert_kept(&self, cp: &ControlPlane, emulator: &Emulator, operator: bool, step: &str) {
         assert_eq!(
             self.current_uids(cp),
             self.uids,
             "{step}: the objects in {} are the same objects",
             self.namespace
         );
-        self.wait_ready(cp);
+        let list = get_json(cp, &["partnereventsources", "-n", &self.namespace]);
+        for obj in list["items"].as_array().unwrap() {
+            assert!(
+                obj["metadata"]["deletionTimestamp"].is_null(),
+                "{step}: nothing deletes {}",
+                obj["metadata"]["name"]
+            );
+        }
+        if operator {
+            self.wait_ready(cp);
+        }
         for source in self.source_names() {
             assert!(
                 emulator.source(&source).is_some(),
@@ -361,8 +410,9 @@ impl Objects {
             "{step}: nothing was deleted in EventBridge"
         );
         eprintln!(
-            "upgrade test: {step}: {} objects kept (same uids, Ready), {} sources kept",
+            "upgrade test: {step}: {} objects kept (same uids{}), {} sources kept",
             self.uids.len(),
+            if operator { ", Ready" } else { "" },
             self.uids.len()
         );
     }
@@ -457,7 +507,6 @@ async fn upgrade_from_0b73c28_with_kubectl_and_helm_keeps_every_object_and_sourc
             .kubectl()
             .args(["apply", "--server-side", "-f"])
             .arg(old.join("deploy/operator.yaml")));
-        let mut operator = start_operator(cp, &emulator, "upgrade-kubectl");
         let objects = Objects::create(cp, "upgrade-kubectl", &emulator);
         run(cp
             .kubectl()
@@ -469,7 +518,14 @@ async fn upgrade_from_0b73c28_with_kubectl_and_helm_keeps_every_object_and_sourc
             "deploy/operator.yaml applied the CRD"
         );
         assert_serves_working_tree_crds(cp, &objects.namespace, "kubectl apply");
-        objects.assert_kept(cp, &emulator, "kubectl apply of deploy/operator.yaml");
+        objects.assert_kept(
+            cp,
+            &emulator,
+            false,
+            "kubectl apply of deploy/operator.yaml",
+        );
+        let mut operator = start_operator(cp, &emulator, "upgrade-kubectl");
+        objects.assert_kept(cp, &emulator, true, "the new operator took over (kubectl)");
         eprintln!(
             "upgrade test: kubectl path took {:.1}s",
             step_started.elapsed().as_secs_f64()
@@ -493,7 +549,6 @@ async fn upgrade_from_0b73c28_with_kubectl_and_helm_keeps_every_object_and_sourc
             .args(["--namespace", release_ns, "--create-namespace"])
             .args(["--set", "aws.region=eu-west-1"]));
         wait_established(cp, &[CRD.to_owned()]);
-        let _operator = start_operator(cp, &emulator, "upgrade-helm");
         let objects = Objects::create(cp, "upgrade-helm", &emulator);
 
         // A CRD Helm created from crds/ has no release: the first upgrade takes it over.
@@ -513,7 +568,9 @@ async fn upgrade_from_0b73c28_with_kubectl_and_helm_keeps_every_object_and_sourc
         assert_eq!(annotations["meta.helm.sh/release-name"], "ebpo", "{crd}");
         assert_eq!(annotations["helm.sh/resource-policy"], "keep", "{crd}");
         assert_serves_working_tree_crds(cp, &objects.namespace, "helm upgrade");
-        objects.assert_kept(cp, &emulator, "helm upgrade to the working tree");
+        objects.assert_kept(cp, &emulator, false, "helm upgrade to the working tree");
+        let _operator = start_operator(cp, &emulator, "upgrade-helm");
+        objects.assert_kept(cp, &emulator, true, "the new operator took over (helm)");
 
         // A later chart that adds a spec field and a kind: plain `helm upgrade` brings both.
         let later = TempDir::new("upgrade-later-chart");
@@ -539,13 +596,13 @@ async fn upgrade_from_0b73c28_with_kubectl_and_helm_keeps_every_object_and_sourc
         eprintln!(
             "upgrade test: helm upgrade to a later chart: new field spec.upgradeProbe and new kind UpgradeProbe accepted"
         );
-        objects.assert_kept(cp, &emulator, "helm upgrade to a later chart");
+        objects.assert_kept(cp, &emulator, true, "helm upgrade to a later chart");
 
         // Uninstall keeps the CRDs, so the objects and their sources stay.
         run(helm(cp).args(["uninstall", "ebpo", "--namespace", release_ns, "--wait"]));
         get_json(cp, &["crd", CRD]);
         get_json(cp, &["crd", PROBE_CRD]);
-        objects.assert_kept(cp, &emulator, "helm uninstall");
+        objects.assert_kept(cp, &emulator, true, "helm uninstall");
         eprintln!(
             "upgrade test: helm path took {:.1}s",
             step_started.elapsed().as_secs_f64()
