@@ -551,7 +551,20 @@ async fn upgrade_from_0b73c28_with_kubectl_and_helm_keeps_every_object_and_sourc
         wait_established(cp, &[CRD.to_owned()]);
         let objects = Objects::create(cp, "upgrade-helm", &emulator);
 
-        // A CRD Helm created from crds/ has no release: the first upgrade takes it over.
+        // A CRD Helm created from crds/ has no release: without --take-ownership Helm refuses
+        // the upgrade and changes nothing; with it, the first upgrade takes the CRD over.
+        let (ok, text) = output(
+            helm(cp)
+                .args(["upgrade", "ebpo"])
+                .arg(root().join(CHART))
+                .args(["--namespace", release_ns])
+                .args(["--set", "aws.region=eu-west-1"]),
+        );
+        assert!(
+            !ok && text.contains("invalid ownership metadata"),
+            "helm upgrade without --take-ownership:\n{text}"
+        );
+        objects.assert_kept(cp, &emulator, false, "a refused helm upgrade");
         let (ok, text) = output(
             helm(cp)
                 .args(["upgrade", "ebpo"])
