@@ -147,39 +147,38 @@ impl Accounts {
             }
             Resolution::Account(name) => name,
         };
-        let Some(account) = self.store.get(&ObjectRef::new(&name)) else {
-            return not_ready(format!("PartnerAccount {name} does not exist"), None);
-        };
-        let labels = self.labels_of(&obj.namespace().unwrap_or_default());
-        let region = account.spec.region.clone();
-        if let Err(rule) = permits(&account.spec, &name, &labels, &obj.spec) {
-            return Acting {
-                identity: None,
-                access: Access::NotPermitted(rule),
-                partner_account: Some(name),
-                region,
-                unchecked: false,
-            };
+        match self.store.get(&ObjectRef::new(&name)) {
+            Some(account) => self.within(obj, &name, &account),
+            None => not_ready(format!("PartnerAccount {name} does not exist"), None),
         }
-        match self.states().get(&name) {
-            Some(IdentityState::Ready(identity)) => Acting {
-                identity: Some(identity.clone()),
-                access: Access::Granted,
-                partner_account: Some(name),
-                region,
-                unchecked: false,
-            },
-            Some(IdentityState::NotReady(why)) => not_ready(
-                format!("PartnerAccount {name} is not ready: {why}"),
-                Some(name),
-            ),
-            None => Acting {
-                unchecked: true,
-                ..not_ready(
-                    format!("PartnerAccount {name} has not been checked yet"),
-                    Some(name),
-                )
-            },
+    }
+
+    /// The identity of partner account `name`, when its grant permits the object and it is
+    /// ready.
+    fn within(&self, obj: &PartnerEventSource, name: &str, account: &PartnerAccount) -> Acting {
+        let labels = self.labels_of(&obj.namespace().unwrap_or_default());
+        let acting = |access: Access, identity: Option<Arc<Identity>>, unchecked: bool| Acting {
+            identity,
+            access,
+            partner_account: Some(name.to_owned()),
+            region: account.spec.region.clone(),
+            unchecked,
+        };
+        if let Err(rule) = permits(&account.spec, name, &labels, &obj.spec) {
+            return acting(Access::NotPermitted(rule), None, false);
+        }
+        match self.states().get(name) {
+            Some(IdentityState::Ready(identity)) => {
+                acting(Access::Granted, Some(identity.clone()), false)
+            }
+            Some(IdentityState::NotReady(why)) => {
+                let why = format!("PartnerAccount {name} is not ready: {why}");
+                acting(Access::NotReady(why), None, false)
+            }
+            None => {
+                let why = format!("PartnerAccount {name} has not been checked yet");
+                acting(Access::NotReady(why), None, true)
+            }
         }
     }
 }

@@ -56,6 +56,57 @@ pub struct ObjectCounts {
     pub expiring_soon: i64,
 }
 
+/// Registers `metric` under `name` and returns it (metrics are shared handles).
+fn add<M>(registry: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: prometheus_client::registry::Metric + Clone,
+{
+    registry.register(name, help, metric.clone());
+    metric
+}
+
+/// A gauge family of floating-point values per budget.
+type F64Family = Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>;
+/// The budget and expiry families: the effective resync interval and rate per budget,
+/// deferred resyncs, sources expiring within a day.
+type ScaleMetrics = (F64Family, F64Family, Counter, Gauge);
+
+fn scale_metrics(r: &mut Registry) -> ScaleMetrics {
+    let resync_interval = add(
+        r,
+        "resync_interval_seconds",
+        "Effective interval between resyncs of one Ready object, by AWS account and \
+         region: the configured one, stretched when the objects outgrow the resync budget",
+        Family::default(),
+    );
+    let budget_rate = add(
+        r,
+        "aws_budget_rate",
+        "EventBridge calls per second allowed now, by AWS account and region (lowered \
+         while AWS throttles)",
+        Family::default(),
+    );
+    let resyncs_deferred = add(
+        r,
+        "resyncs_deferred",
+        "Resync passes put off because the resync share of the budget was spent",
+        Counter::default(),
+    );
+    let expiring_soon = add(
+        r,
+        "sources_expiring_soon",
+        "Pending partner event sources that AWS expires within a day unless their \
+         customer activates them",
+        Gauge::default(),
+    );
+    (
+        resync_interval,
+        budget_rate,
+        resyncs_deferred,
+        expiring_soon,
+    )
+}
+
 /// The operator's metrics registry.
 pub struct Metrics {
     registry: Registry,
@@ -81,92 +132,59 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric family.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix(PREFIX);
-        let reconciles = Family::<ResultLabels, Counter>::default();
-        registry.register(
-            "reconciles",
-            "Reconcile passes by how they ended",
-            reconciles.clone(),
-        );
-        // 1 ms .. ~33 s: a pass is a few AWS calls, but may wait on the rate limiter.
-        let reconcile_duration = Histogram::new(exponential_buckets(0.001, 2.0, 16));
-        registry.register(
-            "reconcile_duration_seconds",
-            "Time one reconcile pass took, AWS calls and rate-limiter waits included",
-            reconcile_duration.clone(),
-        );
-        let aws_requests = Family::<AwsLabels, Counter>::default();
-        registry.register(
-            "aws_requests",
-            "EventBridge calls by operation and outcome (success or the AWS error code)",
-            aws_requests.clone(),
-        );
-        let aws_duration = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
-            Histogram::new(exponential_buckets(0.001, 2.0, 15))
-        });
-        registry.register(
-            "aws_request_duration_seconds",
-            "Latency of EventBridge calls by operation",
-            aws_duration.clone(),
-        );
-        let objects_ready = Family::<ReadyLabels, Gauge>::default();
-        registry.register(
-            "objects",
-            "PartnerEventSource objects by Ready condition status",
-            objects_ready.clone(),
-        );
-        let objects_state = Family::<StateLabels, Gauge>::default();
-        registry.register(
-            "objects_by_state",
-            "PartnerEventSource objects by partner event source state in AWS",
-            objects_state.clone(),
-        );
-        let leader = Gauge::default();
-        registry.register(
-            "leader",
-            "1 while this process holds the leader lease and reconciles, else 0",
-            leader.clone(),
-        );
-        let resync_interval = Family::default();
-        registry.register(
-            "resync_interval_seconds",
-            "Effective interval between resyncs of one Ready object, by AWS account and region: \
-             the configured one, stretched when the objects outgrow the resync budget",
-            resync_interval.clone(),
-        );
-        let budget_rate = Family::default();
-        registry.register(
-            "aws_budget_rate",
-            "EventBridge calls per second allowed now, by AWS account and region (lowered \
-             while AWS throttles)",
-            budget_rate.clone(),
-        );
-        let resyncs_deferred = Counter::default();
-        registry.register(
-            "resyncs_deferred",
-            "Resync passes put off because the resync share of the budget was spent",
-            resyncs_deferred.clone(),
-        );
-        let expiring_soon = Gauge::default();
-        registry.register(
-            "sources_expiring_soon",
-            "Pending partner event sources that AWS expires within a day unless their \
-             customer activates them",
-            expiring_soon.clone(),
-        );
+        let mut r = Registry::with_prefix(PREFIX);
+        // 1 ms .. ~33 s: a pass is a few AWS calls, but may wait on the budget.
+        let pass_buckets = || Histogram::new(exponential_buckets(0.001, 2.0, 16));
+        let call_buckets = || Histogram::new(exponential_buckets(0.001, 2.0, 15));
+        let (resync_interval, budget_rate, resyncs_deferred, expiring_soon) = scale_metrics(&mut r);
         Metrics {
-            registry,
-            expiring_soon,
+            reconciles: add(
+                &mut r,
+                "reconciles",
+                "Reconcile passes by how they ended",
+                Family::default(),
+            ),
+            reconcile_duration: add(
+                &mut r,
+                "reconcile_duration_seconds",
+                "Time one reconcile pass took, AWS calls and budget waits included",
+                pass_buckets(),
+            ),
+            aws_requests: add(
+                &mut r,
+                "aws_requests",
+                "EventBridge calls by operation and outcome (success or the AWS error code)",
+                Family::default(),
+            ),
+            aws_duration: add(
+                &mut r,
+                "aws_request_duration_seconds",
+                "Latency of EventBridge calls by operation",
+                Family::new_with_constructor(call_buckets),
+            ),
+            objects_ready: add(
+                &mut r,
+                "objects",
+                "PartnerEventSource objects by Ready condition status",
+                Family::default(),
+            ),
+            objects_state: add(
+                &mut r,
+                "objects_by_state",
+                "PartnerEventSource objects by partner event source state in AWS",
+                Family::default(),
+            ),
+            leader: add(
+                &mut r,
+                "leader",
+                "1 while this process holds the leader lease and reconciles, else 0",
+                Gauge::default(),
+            ),
             resync_interval,
             budget_rate,
             resyncs_deferred,
-            reconciles,
-            reconcile_duration,
-            aws_requests,
-            aws_duration,
-            objects_ready,
-            objects_state,
-            leader,
+            expiring_soon,
+            registry: r,
         }
     }
 

@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::partner_account::PartnerAccount;
 use crate::reconciler::{self, Context};
 use crate::resource::PartnerEventSource;
+use crate::settings::Settings;
 
 /// Where Kubernetes mounts the pod's namespace.
 const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -252,13 +253,7 @@ async fn run_controller(
     stop: CancellationToken,
 ) -> Result<(), Error> {
     let budgets = Arc::new(Budgets::new(args.budget()).map_err(Error::Config)?);
-    let identities = aws_identities(args).await;
-    let mut settings = args.settings();
-    settings.default_region = identities.region();
-    match &settings.default_region {
-        Some(region) => info!(%region, "default AWS region"),
-        None => warn!("no default AWS region: objects without spec.region cannot be reconciled"),
-    }
+    let (identities, settings) = aws_side(args).await;
     let operator = identities.operator().await;
     let eventbridge = EventBridge::new(operator, budgets.clone(), metrics.clone());
     let (store, writer) = reflector::store();
@@ -276,19 +271,14 @@ async fn run_controller(
         .with_config(controller::Config::default().concurrency(args.concurrency))
         .reconcile_on(receiver_stream(rechecks));
     health.set_store(Some(store.clone()));
-
-    let reporter = Reporter {
-        controller: "eventbridge-partner-operator".into(),
-        instance: args.identity.clone(),
-    };
-    let recorder = Recorder::new(client.clone(), reporter);
     let account_ctx = Arc::new(AccountContext {
         client: client.clone(),
         accounts: accounts.clone(),
         sources: store.clone(),
         recheck,
     });
-    let mut ctx = Context::new(
+    let recorder = recorder(&client, args);
+    let ctx = Context::new(
         client,
         store.clone(),
         eventbridge,
@@ -296,31 +286,66 @@ async fn run_controller(
         recorder,
         metrics,
         settings,
-    );
-    // Half the workers may wait on AWS for new objects; the rest mark new arrivals at once.
-    ctx.waiting_limit = usize::from(args.concurrency / 2).max(1);
+    )
+    .with_workers(args.concurrency);
     let ctx = Arc::new(ctx);
     let ready_task = tokio::spawn(ready_once_synced(health.clone(), store));
     let budget_task = tokio::spawn(watch_budgets(ctx.clone(), budgets));
 
-    let sources = controller
+    let accounts = Controller::for_stream(account_objects, account_ctx.accounts.store.clone());
+    let timeout = args.shutdown_timeout;
+    run_both(controller, ctx, accounts, account_ctx, &stop, timeout).await;
+    ready_task.abort();
+    budget_task.abort();
+    health.set_store(None);
+    Ok(())
+}
+
+/// Publishes Events as this replica of the operator.
+fn recorder(client: &Client, args: &RunArgs) -> Recorder {
+    let reporter = Reporter {
+        controller: "eventbridge-partner-operator".into(),
+        instance: args.identity.clone(),
+    };
+    Recorder::new(client.clone(), reporter)
+}
+
+/// Runs the PartnerEventSource and PartnerAccount controllers until `stop`, then drains both.
+async fn run_both(
+    sources: Controller<PartnerEventSource>,
+    ctx: Arc<Context>,
+    accounts: Controller<PartnerAccount>,
+    account_ctx: Arc<AccountContext>,
+    stop: &CancellationToken,
+    timeout: Duration,
+) {
+    let sources = sources
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(reconciler::reconcile, reconciler::error_policy, ctx)
         .for_each(log_failure);
-    let accounts = Controller::for_stream(account_objects, account_ctx.accounts.store.clone())
+    let accounts = accounts
         .graceful_shutdown_on(stop.clone().cancelled_owned())
         .run(reconcile_account, account_error_policy, account_ctx)
         .for_each(log_failure);
     drain_on_stop(
         futures::future::join(sources, accounts).map(|_| ()),
-        &stop,
-        args.shutdown_timeout,
+        stop,
+        timeout,
     )
     .await;
-    ready_task.abort();
-    budget_task.abort();
-    health.set_store(None);
-    Ok(())
+}
+
+/// The AWS configuration (credentials chain, endpoint, region) and the reconcile settings with
+/// the default region it implies.
+async fn aws_side(args: &RunArgs) -> (Identities, Settings) {
+    let identities = aws_identities(args).await;
+    let mut settings = args.settings();
+    settings.default_region = identities.region();
+    match &settings.default_region {
+        Some(region) => info!(%region, "default AWS region"),
+        None => warn!("no default AWS region: objects without spec.region cannot be reconciled"),
+    }
+    (identities, settings)
 }
 
 /// Logs a failed reconcile (the error policy already reported it) or a controller error.

@@ -60,7 +60,7 @@ pub struct Context {
     creating: Mutex<HashMap<String, Option<i64>>>,
     /// How many workers may wait on the AWS budget for new objects before further new objects
     /// are deferred (so that the others stay free to mark new objects at once).
-    pub waiting_limit: usize,
+    waiting_limit: usize,
 }
 
 impl Context {
@@ -86,6 +86,13 @@ impl Context {
             creating: Mutex::new(HashMap::new()),
             waiting_limit: 2,
         }
+    }
+
+    /// With `workers` concurrent reconciles: half of them may wait on AWS for new objects, the
+    /// rest mark new arrivals at once.
+    pub fn with_workers(mut self, workers: u16) -> Self {
+        self.waiting_limit = usize::from(workers / 2).max(1);
+        self
     }
 
     fn creating(&self) -> MutexGuard<'_, HashMap<String, Option<i64>>> {
@@ -268,18 +275,7 @@ async fn pass(
     } else {
         sync::apply(&aws, &observed, &settings).await
     };
-    perform(obj, ctx, api, &outcome).await?;
-    ctx.creating().remove(&uid);
-    ctx.failures
-        .set(&uid, if outcome.release { 0 } else { outcome.failures });
-    ctx.metrics
-        .reconcile(outcome.result.as_str(), started.elapsed());
-    info!(
-        result = outcome.result.as_str(),
-        aws_calls = aws.calls(),
-        requeue = ?outcome.requeue,
-        "reconciled"
-    );
+    finish(obj, ctx, api, &outcome, aws.calls(), started).await?;
     action(deleting, &outcome, &settings)
 }
 
@@ -337,6 +333,31 @@ async fn admit_new(
     let backlog = ctx.creating().len() as f64 / budget.rate();
     let turn = backlog * (0.3 + 0.7 * rand::random::<f64>());
     Ok(Some(Duration::from_secs_f64(turn.clamp(0.2, 30.0))))
+}
+
+/// Writes the outcome, keeps the per-object bookkeeping, counts and logs the pass.
+async fn finish(
+    obj: &PartnerEventSource,
+    ctx: &Context,
+    api: &Api<PartnerEventSource>,
+    outcome: &Outcome,
+    aws_calls: u32,
+    started: Instant,
+) -> Result<(), Error> {
+    perform(obj, ctx, api, outcome).await?;
+    let uid = obj.uid().unwrap_or_default();
+    ctx.creating().remove(&uid);
+    let failures = if outcome.release { 0 } else { outcome.failures };
+    ctx.failures.set(&uid, failures);
+    ctx.metrics
+        .reconcile(outcome.result.as_str(), started.elapsed());
+    info!(
+        result = outcome.result.as_str(),
+        aws_calls,
+        requeue = ?outcome.requeue,
+        "reconciled"
+    );
+    Ok(())
 }
 
 /// What the controller does next. A cleanup that is not finished is reported as an error,

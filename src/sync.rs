@@ -22,48 +22,11 @@ use crate::status::{
     retrying, state_lookup_failed, stuck,
 };
 
-/// Brings the source in AWS in line with a live object: validate, check ownership, then
-/// create or look, and report.
+/// Brings the source in AWS in line with a live object: the checks before AWS, then create
+/// or look, and report.
 pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Outcome {
-    if o.paused {
-        return paused(o);
-    }
-    if let Err(errors) = o.spec.validate() {
-        let message = errors
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("; ");
-        return stuck(
-            o,
-            Reason::InvalidSpec,
-            "Validate",
-            &message,
-            PassResult::InvalidSpec,
-        );
-    }
-    match o.access {
-        Access::Granted => {}
-        Access::NotPermitted(rule) => {
-            let message = format!("{rule}; this object is not sent to AWS");
-            return stuck(
-                o,
-                Reason::NotPermitted,
-                "CheckGrant",
-                &message,
-                PassResult::NotPermitted,
-            );
-        }
-        Access::NotReady(why) => {
-            return stuck(
-                o,
-                Reason::PartnerAccountNotReady,
-                "CheckPartnerAccount",
-                why,
-                PassResult::Terminal,
-            )
-            .requeue(Requeue::After(s.conflict_recheck));
-        }
+    if let Some(outcome) = held_back(o, s) {
+        return outcome;
     }
     if o.observe_only() {
         let Some(region) = o.region else {
@@ -102,6 +65,43 @@ pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Out
     }
 }
 
+/// The checks before any AWS call, in the design's order: paused, a valid spec, the partner
+/// account's grant and readiness. `None` when the object may go on.
+fn held_back(o: &Observed<'_>, s: &Settings) -> Option<Outcome> {
+    if o.paused {
+        return Some(paused(o));
+    }
+    if let Err(errors) = o.spec.validate() {
+        let message = errors
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join("; ");
+        let result = PassResult::InvalidSpec;
+        return Some(stuck(o, Reason::InvalidSpec, "Validate", &message, result));
+    }
+    match o.access {
+        Access::Granted => None,
+        Access::NotPermitted(rule) => {
+            let message = format!("{rule}; this object is not sent to AWS");
+            let result = PassResult::NotPermitted;
+            Some(stuck(
+                o,
+                Reason::NotPermitted,
+                "CheckGrant",
+                &message,
+                result,
+            ))
+        }
+        Access::NotReady(why) => Some(account_not_ready(o, s, "CheckPartnerAccount", why)),
+    }
+}
+
+fn account_not_ready(o: &Observed<'_>, s: &Settings, action: &'static str, why: &str) -> Outcome {
+    let reason = Reason::PartnerAccountNotReady;
+    stuck(o, reason, action, why, PassResult::Terminal).requeue(Requeue::After(s.conflict_recheck))
+}
+
 /// Settles the source in AWS for an object being deleted: delete it when this object owns it
 /// and its policy says so, otherwise leave it and let the finalizer go.
 pub async fn cleanup(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Outcome {
@@ -109,73 +109,14 @@ pub async fn cleanup(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> O
         // The finalizer stays until the annotation is removed.
         return paused(o);
     }
-    if let Access::NotPermitted(_) = o.access {
-        let note = Note::normal(
-            Reason::Released,
-            "Delete",
-            "outside the partner account's grant, so never sent to AWS; nothing to delete".into(),
-        );
-        return Outcome::release(PassResult::Released, Some(note));
-    }
     if let Access::NotReady(why) = o.access {
         // The source may exist; it can only be deleted with the account's identity.
-        return stuck(
-            o,
-            Reason::PartnerAccountNotReady,
-            "Delete",
-            why,
-            PassResult::Terminal,
-        )
-        .requeue(Requeue::After(s.conflict_recheck));
+        return account_not_ready(o, s, "Delete", why);
     }
-    if o.observe_only() {
-        let note = Note::normal(
-            Reason::Released,
-            "Delete",
-            "managementPolicy is Observe: left the partner event source in AWS".into(),
-        );
-        return Outcome::release(PassResult::Released, Some(note));
-    }
-    if o.ready_reason() == Some(Reason::Expired.as_str()) {
-        let note = Note::normal(
-            Reason::Released,
-            "Delete",
-            "the source had expired in AWS; nothing to delete".into(),
-        );
-        return Outcome::release(PassResult::Released, Some(note));
-    }
-    if let Ownership::ConflictWith(owner) = o.ownership {
-        let note = Note::normal(
-            Reason::Released,
-            "Delete",
-            format!("{owner} manages the partner event source; left it in AWS"),
-        );
-        return Outcome::release(PassResult::Released, Some(note));
-    }
-    let Some(region) = o.region.filter(|_| o.spec.validate().is_ok()) else {
-        // Never sent to AWS, so there is nothing there to delete.
-        return Outcome::release(PassResult::Released, None);
+    let region = o.region.filter(|_| o.spec.validate().is_ok());
+    let (Some(region), None) = (region, left_in_aws(o, s)) else {
+        return Outcome::release(PassResult::Released, left_in_aws(o, s));
     };
-    if o.ready_reason() == Some(Reason::NameConflict.as_str()) {
-        // The name belongs to a source shared with another account: not ours to delete.
-        let note = Note::normal(
-            Reason::Released,
-            "Delete",
-            "the source in AWS belongs to another account; left it untouched".into(),
-        );
-        return Outcome::release(PassResult::Released, Some(note));
-    }
-    if o.spec.deletion_policy.unwrap_or(s.default_deletion_policy) == DeletionPolicy::Retain {
-        let note = Note::normal(
-            Reason::Retained,
-            "Delete",
-            format!(
-                "deletionPolicy is Retain: left partner event source {} in AWS",
-                o.spec.name
-            ),
-        );
-        return Outcome::release(PassResult::Released, Some(note));
-    }
     match api.delete(region, &o.spec.name, &o.spec.account).await {
         Ok(()) => deleted(o),
         Err(e) if e.class == AwsErrorClass::NotFound => deleted(o),
@@ -184,6 +125,44 @@ pub async fn cleanup(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> O
         }
         Err(e) => delete_blocked(o, s, &e),
     }
+}
+
+/// Why the source must be left in AWS (or was never there), as the Event that says so; `None`
+/// when this object owns it and its policy deletes it.
+fn left_in_aws(o: &Observed<'_>, s: &Settings) -> Option<Note> {
+    let released = |message: String| Some(Note::normal(Reason::Released, "Delete", message));
+    if let Access::NotPermitted(_) = o.access {
+        return released("outside the partner account's grant, so never sent to AWS".into());
+    }
+    if o.observe_only() {
+        return released(
+            "managementPolicy is Observe: left the partner event source in AWS".into(),
+        );
+    }
+    if o.ready_reason() == Some(Reason::Expired.as_str()) {
+        return released("the source had expired in AWS; nothing to delete".into());
+    }
+    if let Ownership::ConflictWith(owner) = o.ownership {
+        return released(format!(
+            "{owner} manages the partner event source; left it in AWS"
+        ));
+    }
+    if o.spec.validate().is_err() || o.region.is_none() {
+        // Never sent to AWS, so there is nothing there to delete; nothing to tell either.
+        return None;
+    }
+    if o.ready_reason() == Some(Reason::NameConflict.as_str()) {
+        // The name belongs to a source shared with another account: not ours to delete.
+        return released("the source in AWS belongs to another account; left it untouched".into());
+    }
+    if o.spec.deletion_policy.unwrap_or(s.default_deletion_policy) == DeletionPolicy::Retain {
+        let message = format!(
+            "deletionPolicy is Retain: left partner event source {} in AWS",
+            o.spec.name
+        );
+        return Some(Note::normal(Reason::Retained, "Delete", message));
+    }
+    None
 }
 
 /// The calls of one apply pass, with the object's arguments and the steps that follow each.
