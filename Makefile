@@ -14,8 +14,11 @@ build:
 ## crds: regenerate the CRD from the Rust types; the chart carries the same file in files/crds/
 ## (rendered by templates/crds.yaml, so upgrades apply it) and deploy/operator.yaml includes it
 crds:
-	$(CARGO) run -q --bin eventbridge-partner-operator -- crd > crds/partnereventsources.eventbridgepartner.dev.yaml
-	$(CARGO) run -q --bin eventbridge-partner-operator -- crd --kind PartnerAccount > crds/partneraccounts.eventbridgepartner.dev.yaml
+	$(CARGO) build -q --bin eventbridge-partner-operator
+	$(CARGO) run -q --bin eventbridge-partner-operator -- crd > target/pes-crd.yaml
+	$(CARGO) run -q --bin eventbridge-partner-operator -- crd --kind PartnerAccount > target/pa-crd.yaml
+	mv target/pes-crd.yaml crds/partnereventsources.eventbridgepartner.dev.yaml
+	mv target/pa-crd.yaml crds/partneraccounts.eventbridgepartner.dev.yaml
 	cp crds/*.yaml charts/eventbridge-partner-operator/files/crds/
 	hack/render-deploy.sh
 

@@ -16,7 +16,7 @@
 #   lua5.1       Debian's lua5.1, the reference Lua 5.1 (with the debug hooks the health
 #                check's coverage needs); checked, and installed with apt-get when missing
 #                and running as root
-#   cargo-deny   cargo install --locked from crates.io into target/tools/cargo-deny (deny.toml:
+#   cargo-deny   cargo install --locked from crates.io into ~/.cache (kept across clones; deny.toml:
 #                licenses, bans, sources). The cold install compiles it from source: about
 #                4 CPU minutes, 12 minutes of wall time on a busy 2-core machine.
 #
@@ -131,18 +131,22 @@ install_glua() {
 	GOBIN="$bin" nice -n 10 go install "$module/cmd/glua@$GOPHER_LUA_VERSION"
 }
 
+# cargo-deny is compiled from source, so it is kept outside the work tree (per version, in the
+# user's cache) where a fresh clone on the same machine, as CI makes, finds it built.
+deny_root="${XDG_CACHE_HOME:-$HOME/.cache}/eventbridge-partner-operator/cargo-deny-$CARGO_DENY_VERSION"
+
 install_cargo_deny() {
-	local installed="$tools/cargo-deny/bin/cargo-deny"
+	local installed="$deny_root/bin/cargo-deny"
 	if [[ -x "$installed" && "$("$installed" --version 2>/dev/null)" == "cargo-deny $CARGO_DENY_VERSION" ]]; then
-		ln -sf "../cargo-deny/bin/cargo-deny" "$bin/cargo-deny"
+		ln -sf "$installed" "$bin/cargo-deny"
 		return
 	fi
 	say "installing cargo-deny $CARGO_DENY_VERSION (a cargo build from source, minutes when cold)"
 	# Its own target dir (cargo install's default, a temporary one), so it never waits on the
 	# workspace's build lock.
 	nice -n 10 cargo install --quiet --locked --force --version "$CARGO_DENY_VERSION" \
-		--root "$tools/cargo-deny" cargo-deny >&2
-	ln -sf "../cargo-deny/bin/cargo-deny" "$bin/cargo-deny"
+		--root "$deny_root" cargo-deny >&2
+	ln -sf "$installed" "$bin/cargo-deny"
 }
 
 check_lua() {
