@@ -95,15 +95,10 @@ impl Accounts {
     /// Which partner account an object resolves to.
     pub fn resolution(&self, obj: &PartnerEventSource) -> Resolution {
         let accounts = self.store.state();
-        let recorded = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.partner_account.as_deref());
-        let reference = obj
-            .spec
-            .partner_account_ref
-            .as_ref()
-            .map(|r| r.name.as_str());
+        let (recorded, reference) = (
+            obj.recorded_partner_account(),
+            obj.partner_account_reference(),
+        );
         let names: Vec<String> = accounts.iter().map(|a| a.name_any()).collect();
         resolve(
             recorded,
@@ -358,15 +353,10 @@ fn users(sources: &Store<PartnerEventSource>, name: &str) -> usize {
 fn recheck_users(ctx: &AccountContext, account: &PartnerAccount) {
     let name = account.name_any();
     for obj in ctx.sources.state() {
-        let recorded = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.partner_account.as_deref());
-        let reference = obj
-            .spec
-            .partner_account_ref
-            .as_ref()
-            .map(|r| r.name.as_str());
+        let (recorded, reference) = (
+            obj.recorded_partner_account(),
+            obj.partner_account_reference(),
+        );
         let affected = recorded == Some(name.as_str())
             || reference == Some(name.as_str())
             || (reference.is_none() && recorded.is_none_or(str::is_empty) && account.spec.default);

@@ -215,7 +215,7 @@ fn is_credentials_error(err: &(dyn StdError + 'static)) -> bool {
 }
 
 /// Renders an error with its sources, which is where the SDK keeps the useful part.
-fn chain(err: &(dyn StdError + 'static)) -> String {
+pub(crate) fn chain(err: &(dyn StdError + 'static)) -> String {
     let mut out = err.to_string();
     let mut current = err.source();
     while let Some(e) = current {

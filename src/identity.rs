@@ -7,12 +7,16 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use aws_config::SdkConfig;
+use std::time::Duration;
+
 use aws_config::sts::AssumeRoleProvider;
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use aws_sdk_eventbridge::config::Region;
 use aws_sdk_eventbridge::{Client, Config};
 
+use crate::error::chain;
 use crate::partner_account::{CallerIdentity, PartnerAccountSpec};
 
 /// The budget key of an identity whose account could not be read.
@@ -61,6 +65,30 @@ impl Identity {
             })
             .clone()
     }
+}
+
+/// Loads the AWS configuration from the default chain (IRSA web identity, EKS Pod Identity,
+/// environment, profile) with the given region and endpoint overrides, and timeouts that end
+/// a call after `operation_timeout`.
+pub async fn load_sdk_config(
+    region: Option<&str>,
+    endpoint: Option<&str>,
+    operation_timeout: Duration,
+) -> SdkConfig {
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
+        TimeoutConfig::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .operation_attempt_timeout(Duration::from_secs(15))
+            .operation_timeout(operation_timeout)
+            .build(),
+    );
+    if let Some(region) = region {
+        loader = loader.region(Region::new(region.to_owned()));
+    }
+    if let Some(url) = endpoint {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
 }
 
 /// Makes identities from the operator's SDK configuration.
@@ -152,21 +180,9 @@ async fn caller_identity(sdk: &SdkConfig) -> Result<CallerIdentity, String> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| chain(&e))?;
     Ok(CallerIdentity {
         account: out.account.unwrap_or_default(),
         arn: out.arn.unwrap_or_default(),
     })
-}
-
-/// An error with its sources: where the SDK keeps AWS's code and message.
-fn describe(err: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = err.to_string();
-    let mut current = err.source();
-    while let Some(e) = current {
-        out.push_str(": ");
-        out.push_str(&e.to_string());
-        current = e.source();
-    }
-    out
 }

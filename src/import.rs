@@ -16,10 +16,7 @@ use std::process::ExitCode;
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
-use aws_config::timeout::TimeoutConfig;
 use aws_sdk_eventbridge::Client;
-use aws_sdk_eventbridge::config::Region;
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
 use kube::Resource;
@@ -28,6 +25,7 @@ use serde::Serialize;
 
 use crate::config::RunArgs;
 use crate::error::AwsError;
+use crate::identity::load_sdk_config;
 use crate::resource::{DeletionPolicy, PartnerEventSource};
 
 /// Pattern of `ListPartnerEventSources`' `NamePrefix`, from the EventBridge model's
@@ -459,20 +457,9 @@ pub async fn run(args: &ImportArgs, aws: &RunArgs) -> Result<(), ImportError> {
 /// The EventBridge client of the AWS default chain, with the global `--region` and
 /// `--aws-endpoint-url`, and the region it lists in.
 async fn client(aws: &RunArgs) -> Result<(Client, String), ImportError> {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(15))
-            .operation_timeout(Duration::from_secs(60))
-            .build(),
-    );
-    if let Some(region) = &aws.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(url) = &aws.aws_endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let sdk = loader.load().await;
+    let region = aws.region.as_deref();
+    let endpoint = aws.aws_endpoint_url.as_deref();
+    let sdk = load_sdk_config(region, endpoint, Duration::from_secs(60)).await;
     let Some(region) = sdk.region().map(ToString::to_string) else {
         return Err(ImportError::Usage(
             "no AWS region: set --region (or AWS_REGION, or a profile's region)".into(),

@@ -5,10 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
-use aws_config::timeout::TimeoutConfig;
-use aws_sdk_eventbridge::config::Region;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::Client;
@@ -30,7 +27,7 @@ use crate::config::RunArgs;
 use crate::error::Error;
 use crate::eventbridge::EventBridge;
 use crate::http::{self, Health};
-use crate::identity::{Identities, Identity};
+use crate::identity::{Identities, Identity, load_sdk_config};
 use crate::metrics::Metrics;
 use crate::partner_account::PartnerAccount;
 use crate::reconciler::{self, Context};
@@ -220,25 +217,16 @@ fn default_identity() -> String {
     format!("{host}-{:08x}", rand::random::<u32>())
 }
 
-/// Loads the AWS configuration from the default chain (IRSA web identity, EKS Pod Identity,
-/// environment, profile), with the SDK's own retries off: the operator retries per object.
+/// The AWS configuration from the default chain, with the SDK's own retries off: the
+/// operator retries per object.
 async fn aws_identities(args: &RunArgs) -> Identities {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+    let region = args.region.as_deref();
+    let endpoint = args.aws_endpoint_url.as_deref();
+    let sdk = load_sdk_config(region, endpoint, Duration::from_secs(30))
+        .await
+        .into_builder()
         .retry_config(RetryConfig::disabled())
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(5))
-                .operation_attempt_timeout(Duration::from_secs(15))
-                .operation_timeout(Duration::from_secs(30))
-                .build(),
-        );
-    if let Some(region) = &args.region {
-        loader = loader.region(Region::new(region.clone()));
-    }
-    if let Some(url) = &args.aws_endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    let sdk = loader.load().await;
+        .build();
     let eventbridge = aws_sdk_eventbridge::config::Builder::from(&sdk).build();
     Identities::new(sdk, eventbridge)
 }

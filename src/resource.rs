@@ -306,6 +306,17 @@ impl PartnerEventSourceSpec {
 }
 
 impl PartnerEventSource {
+    /// The PartnerAccount recorded in the status at the first pass (empty: the operator's own
+    /// identity).
+    pub fn recorded_partner_account(&self) -> Option<&str> {
+        self.status.as_ref()?.partner_account.as_deref()
+    }
+
+    /// The PartnerAccount the spec names.
+    pub fn partner_account_reference(&self) -> Option<&str> {
+        Some(self.spec.partner_account_ref.as_ref()?.name.as_str())
+    }
+
     /// Whether the paused annotation says `"true"`.
     pub fn paused(&self) -> bool {
         self.metadata
