@@ -229,8 +229,13 @@ async fn pass(
     let uid = obj.uid().unwrap_or_default();
     let acting = ctx.accounts.acting(obj);
     if acting.unchecked {
-        // The PartnerAccount reconciler asks for this pass again once it has checked.
-        return Ok(Action::requeue(Duration::from_secs(5)));
+        // The PartnerAccount reconciler asks for this pass again once it has checked. A
+        // cleanup must not end Ok here: the finalizer helper would drop the finalizer.
+        let after = Duration::from_secs(5);
+        return match deleting {
+            true => Err(Error::DeletePending { after }),
+            false => Ok(Action::requeue(after)),
+        };
     }
     let ownership = ctx.ownership_of(obj, &acting);
     let region = ctx.region_of(obj, &acting);
