@@ -9,11 +9,11 @@ use std::process::Command;
 
 use serde_json::{Value, json};
 use support::chart::{
-    BINARY, CHART, CI_VALUES, DEFAULT_LEASE, Render, chart, ci_values, container, env, helm, name,
+    BINARY, CI_VALUES, DEFAULT_LEASE, Render, chart, ci_values, container, env, helm, name,
     of_kind, one_of_kind,
 };
 use support::command::{output_of, run};
-use support::repo::{CRD_FILE, crd_path, read, sorted_files};
+use support::repo::{crd_paths, read, sorted_files};
 
 // ---------------------------------------------------------------------------------------
 // The chart itself.
@@ -57,37 +57,55 @@ fn helm_lint_is_clean_with_every_values_file() {
 fn chart_crd_is_the_generated_crd() {
     // The chart renders its CRDs from files/crds/ (templates/crds.yaml) so that `helm
     // upgrade` applies them; Helm's crds/ dir, which upgrades never touch, is gone.
-    let generated_path = crd_path();
-    let in_chart = chart().join("files/crds").join(CRD_FILE);
-    let generated = std::fs::read(&generated_path)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", generated_path.display()));
-    let copy =
-        std::fs::read(&in_chart).unwrap_or_else(|e| panic!("reading {}: {e}", in_chart.display()));
-    assert!(
-        generated == copy,
-        "{} differs from crds/{CRD_FILE}; copy it (make crds): cp crds/{CRD_FILE} {CHART}/files/crds/",
-        in_chart.display()
-    );
-    let entries: Vec<_> = std::fs::read_dir(chart().join("files/crds"))
+    let mut shipped = Vec::new();
+    for generated_path in crd_paths() {
+        let file = generated_path.file_name().expect("a file name").to_owned();
+        let in_chart = chart().join("files/crds").join(&file);
+        let generated = std::fs::read(&generated_path)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", generated_path.display()));
+        let copy = std::fs::read(&in_chart)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", in_chart.display()));
+        assert!(
+            generated == copy,
+            "{} differs from {}; copy it (make crds)",
+            in_chart.display(),
+            generated_path.display()
+        );
+        shipped.push(file);
+    }
+    let mut entries: Vec<_> = std::fs::read_dir(chart().join("files/crds"))
         .expect("the chart has a files/crds/ dir")
         .map(|entry| entry.expect("dir entry").file_name())
         .collect();
-    assert_eq!(entries, [CRD_FILE], "the chart ships exactly the one CRD");
+    entries.sort();
+    shipped.sort();
+    assert_eq!(
+        entries, shipped,
+        "the chart ships exactly the generated CRDs"
+    );
     assert!(
         !chart().join("crds").exists(),
         "Helm installs crds/ once and never upgrades it: the CRDs live in files/crds/"
     );
 
-    // Rendered: the generated CRD, kept on uninstall; none with crds.install=false.
-    let generated: Value = serde_yaml::from_slice(&generated).expect("the generated CRD is YAML");
+    // Rendered: every generated CRD, kept on uninstall; none with crds.install=false.
     let docs = Render::new().docs();
-    let rendered = one_of_kind(&docs, "CustomResourceDefinition");
-    assert_eq!(rendered["spec"], generated["spec"]);
-    assert_eq!(rendered["metadata"]["name"], generated["metadata"]["name"]);
-    assert_eq!(
-        rendered["metadata"]["annotations"]["helm.sh/resource-policy"],
-        json!("keep")
-    );
+    let rendered = of_kind(&docs, "CustomResourceDefinition");
+    assert_eq!(rendered.len(), crd_paths().len());
+    for path in crd_paths() {
+        let generated: Value =
+            serde_yaml::from_str(&read(&path)).expect("the generated CRD is YAML");
+        let name = &generated["metadata"]["name"];
+        let crd = rendered
+            .iter()
+            .find(|d| &d["metadata"]["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is not rendered"));
+        assert_eq!(crd["spec"], generated["spec"]);
+        assert_eq!(
+            crd["metadata"]["annotations"]["helm.sh/resource-policy"],
+            json!("keep")
+        );
+    }
     let docs = Render::new().set("crds.install=false").docs();
     assert!(of_kind(&docs, "CustomResourceDefinition").is_empty());
 }
