@@ -13,15 +13,16 @@ mod support;
 
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
 use serde_json::Value;
 
+use support::command::run;
 use support::controlplane::ControlPlane;
 use support::operator::{PARTNER_ACCESS_KEY_ID, PARTNER_SECRET_ACCESS_KEY};
 use support::podman::{self, Container, TempDir};
+use support::repo::root;
 
 const RELEASE: &str = "ebpo";
 const RELEASE_NAMESPACE: &str = "eventbridge-partner-operator";
@@ -30,24 +31,6 @@ const EXAMPLE_NAMESPACE: &str = "tenants";
 const EXAMPLE: &str = "customer-4711-orders";
 const EXAMPLE_SOURCE: &str = "aws.partner/acme.com/customer-4711/orders";
 const TIMEOUT: Duration = Duration::from_secs(120);
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn run(command: &mut Command) -> String {
-    let output = command
-        .output()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
-    assert!(
-        output.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// Polls `check` every 50 ms until it returns a value, for at most `timeout`.
 fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Option<T>) -> T {

@@ -30,11 +30,13 @@ use std::time::Instant;
 use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
 use serde_json::{Value, json};
 
+use support::command::{run, run_with_input};
 use support::controlplane::ControlPlane;
 use support::operator::{
     Launch, OperatorProcess, PARTNER_ACCESS_KEY_ID, PARTNER_SECRET_ACCESS_KEY,
 };
 use support::podman::TempDir;
+use support::repo::root;
 
 /// The last commit before the CRDs became templates.
 const OLD: &str = "0b73c28";
@@ -44,10 +46,6 @@ const CUSTOMER: &str = "123456789012";
 const OBJECTS: usize = 3;
 /// The finalizer the operator of 0b73c28 puts on every object before its first AWS call.
 const FINALIZER: &str = "eventbridgepartner.dev/finalizer";
-
-fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn output(command: &mut Command) -> (bool, String) {
     let out = command
@@ -59,44 +57,6 @@ fn output(command: &mut Command) -> (bool, String) {
         String::from_utf8_lossy(&out.stderr)
     );
     (out.status.success(), text)
-}
-
-fn run(command: &mut Command) -> String {
-    let out = command
-        .output()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{command:?} failed ({}):\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn run_with_input(command: &mut Command, input: &str) -> String {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("running {command:?}: {e}"));
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(input.as_bytes())
-        .expect("writing stdin");
-    let out = child.wait_with_output().expect("waiting");
-    assert!(
-        out.status.success(),
-        "{command:?} failed ({}) on\n{input}\n{}{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn helm(cp: &ControlPlane) -> Command {
