@@ -11,7 +11,7 @@ use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator, OUTCOME_O
 use eventbridge_partner_operator::resource::{DeletionPolicy, PartnerEventSource};
 use serde::Deserialize;
 use support::operator::{PARTNER_ACCESS_KEY_ID, PARTNER_SECRET_ACCESS_KEY};
-use support::scenario::{CUSTOMER, Scenario, unique};
+use support::scenario::{CUSTOMER, Scenario, sdk_client, unique};
 use tokio::process::Command;
 
 const PREFIX: &str = "aws.partner/acme.com/";
@@ -65,21 +65,7 @@ fn is_dns_label(name: &str) -> bool {
 
 /// An EventBridge client acting as the emulator's partner account.
 fn partner(emulator: &Emulator) -> aws_sdk_eventbridge::Client {
-    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_eventbridge::Client::from_conf(
-        aws_sdk_eventbridge::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(emulator.endpoint_url())
-            .credentials_provider(Credentials::new(
-                emulator.partner_account(),
-                "secret",
-                None,
-                None,
-                "e2e",
-            ))
-            .build(),
-    )
+    sdk_client(emulator, emulator.partner_account(), "secret")
 }
 
 /// Creates sources in the emulator directly, as the partner's scripts did before the

@@ -37,6 +37,7 @@ use support::operator::{
 };
 use support::podman::TempDir;
 use support::repo::root;
+use support::scenario::sdk_client;
 
 /// The last commit before the CRDs became templates.
 const OLD: &str = "0b73c28";
@@ -233,21 +234,7 @@ fn get_json(cp: &ControlPlane, args: &[&str]) -> Value {
 
 /// An EventBridge client acting as the partner, as the operator does.
 fn partner(emulator: &Emulator) -> aws_sdk_eventbridge::Client {
-    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
-    aws_sdk_eventbridge::Client::from_conf(
-        aws_sdk_eventbridge::Config::builder()
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new("eu-west-1"))
-            .endpoint_url(emulator.endpoint_url())
-            .credentials_provider(Credentials::new(
-                PARTNER_ACCESS_KEY_ID,
-                PARTNER_SECRET_ACCESS_KEY,
-                None,
-                None,
-                "upgrade-test",
-            ))
-            .build(),
-    )
+    sdk_client(emulator, PARTNER_ACCESS_KEY_ID, PARTNER_SECRET_ACCESS_KEY)
 }
 
 /// One upgrade path's world: a namespace of objects that the operator reconciles.

@@ -293,15 +293,7 @@ impl Scenario {
     /// An EventBridge client that acts as the given account (the emulator takes a 12-digit
     /// access key id as the caller's account), as the customer's own tools would.
     pub async fn aws_as(&self, account: &str) -> aws_sdk_eventbridge::Client {
-        let config = aws_sdk_eventbridge::Config::builder()
-            .behavior_version(aws_sdk_eventbridge::config::BehaviorVersion::latest())
-            .region(aws_sdk_eventbridge::config::Region::new("eu-west-1"))
-            .endpoint_url(self.emulator.endpoint_url())
-            .credentials_provider(aws_sdk_eventbridge::config::Credentials::new(
-                account, "secret", None, None, "e2e",
-            ))
-            .build();
-        aws_sdk_eventbridge::Client::from_conf(config)
+        sdk_client(&self.emulator, account, "secret")
     }
 
     /// Runs kubectl with the admin kubeconfig, feeding `stdin`.
@@ -313,6 +305,23 @@ impl Scenario {
 /// Runs a prepared kubectl command with `args`, feeding `stdin` (none: an empty stdin).
 pub fn kubectl(mut command: Command, args: &[&str], stdin: Option<&str>) -> Output {
     output_with_input(command.args(args), stdin.unwrap_or_default())
+}
+
+/// An EventBridge SDK client for the emulator, signing with these static keys (a 12-digit
+/// access key id acts as that account; any other as the emulator's partner account).
+pub fn sdk_client(
+    emulator: &Emulator,
+    access_key: &str,
+    secret: &str,
+) -> aws_sdk_eventbridge::Client {
+    use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
+    let config = aws_sdk_eventbridge::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("eu-west-1"))
+        .endpoint_url(emulator.endpoint_url())
+        .credentials_provider(Credentials::new(access_key, secret, None, None, "tests"))
+        .build();
+    aws_sdk_eventbridge::Client::from_conf(config)
 }
 
 /// Whether the object carries a condition of this type with this status (and reason).
