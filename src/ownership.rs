@@ -75,23 +75,28 @@ mod tests {
 
     const NAME: &str = "aws.partner/acme.com/customer-4711/orders";
 
-    #[test]
-    fn the_older_of_two_objects_with_one_name_owns_it() {
-        let claim = |ns: &str, name: &str, second: i64| Claim {
-            namespace: ns.into(),
-            name: name.into(),
+    /// A valid, managing claim on NAME by `namespace/orders`, made at `second`.
+    fn claim(namespace: &str, second: i64) -> Claim {
+        Claim {
+            namespace: namespace.into(),
+            name: "orders".into(),
             created: Some(Timestamp::from_second(second).unwrap()),
             source_name: NAME.into(),
             holds_source: false,
             valid: true,
             manages: true,
             partner_account: String::new(),
-        };
-        let older = claim("team-b", "orders", 100);
-        let newer = claim("team-a", "orders", 200);
+        }
+    }
+
+    #[test]
+    fn the_older_of_two_objects_with_one_name_owns_it() {
+        let older = claim("team-b", 100);
+        let newer = claim("team-a", 200);
         let unrelated = Claim {
+            name: "x".into(),
             source_name: "aws.partner/acme.com/other/orders".into(),
-            ..claim("team-c", "x", 1)
+            ..claim("team-c", 1)
         };
         let all = [older.clone(), newer.clone(), unrelated];
         assert_eq!(ownership(&older, &all), Ownership::Owner);
@@ -100,7 +105,7 @@ mod tests {
             Ownership::ConflictWith("team-b/orders".into())
         );
         // Same creation second: namespace then name break the tie, the same way everywhere.
-        let twin = claim("team-a", "orders", 100);
+        let twin = claim("team-a", 100);
         assert_eq!(
             ownership(&twin, &[older.clone(), twin.clone()]),
             Ownership::Owner
@@ -114,18 +119,11 @@ mod tests {
 
     #[test]
     fn an_object_with_an_invalid_spec_claims_no_name() {
-        let claim = |ns: &str, second: i64, valid: bool| Claim {
-            namespace: ns.into(),
-            name: "orders".into(),
-            created: Some(Timestamp::from_second(second).unwrap()),
-            source_name: NAME.into(),
-            holds_source: false,
-            valid,
-            manages: true,
-            partner_account: String::new(),
+        let broken_but_older = Claim {
+            valid: false,
+            ..claim("team-a", 1)
         };
-        let broken_but_older = claim("team-a", 1, false);
-        let valid = claim("team-b", 2, true);
+        let valid = claim("team-b", 2);
         assert_eq!(
             ownership(&valid, &[broken_but_older, valid.clone()]),
             Ownership::Owner
@@ -134,18 +132,11 @@ mod tests {
 
     #[test]
     fn within_one_second_the_object_that_manages_the_source_keeps_it() {
-        let claim = |ns: &str, holds_source: bool| Claim {
-            namespace: ns.into(),
-            name: "orders".into(),
-            created: Some(Timestamp::from_second(100).unwrap()),
-            source_name: NAME.into(),
-            holds_source,
-            valid: true,
-            manages: true,
-            partner_account: String::new(),
+        let ready = Claim {
+            holds_source: true,
+            ..claim("team-z", 100)
         };
-        let ready = claim("team-z", true);
-        let newcomer = claim("team-a", false);
+        let newcomer = claim("team-a", 100);
         let all = [ready.clone(), newcomer.clone()];
         assert_eq!(ownership(&ready, &all), Ownership::Owner);
         assert_eq!(
@@ -153,10 +144,7 @@ mod tests {
             Ownership::ConflictWith("team-z/orders".into())
         );
         // An older object still wins over one that holds the source.
-        let older = Claim {
-            created: Some(Timestamp::from_second(99).unwrap()),
-            ..claim("team-y", false)
-        };
+        let older = claim("team-y", 99);
         assert_eq!(
             ownership(&ready, &[older.clone(), ready.clone()]),
             Ownership::ConflictWith("team-y/orders".into())
@@ -165,18 +153,11 @@ mod tests {
 
     #[test]
     fn an_observing_object_claims_no_name() {
-        let claim = |ns: &str, second: i64, manages: bool| Claim {
-            namespace: ns.into(),
-            name: "orders".into(),
-            created: Some(Timestamp::from_second(second).unwrap()),
-            source_name: NAME.into(),
-            holds_source: false,
-            valid: true,
-            manages,
-            partner_account: String::new(),
+        let observer = Claim {
+            manages: false,
+            ..claim("team-a", 1)
         };
-        let observer = claim("team-a", 1, false);
-        let manager = claim("team-b", 2, true);
+        let manager = claim("team-b", 2);
         assert_eq!(
             ownership(&manager, &[observer, manager.clone()]),
             Ownership::Owner
@@ -186,14 +167,8 @@ mod tests {
     #[test]
     fn names_are_unique_per_partner_account() {
         let claim = |ns: &str, second: i64, account: &str| Claim {
-            namespace: ns.into(),
-            name: "orders".into(),
-            created: Some(Timestamp::from_second(second).unwrap()),
-            source_name: NAME.into(),
-            holds_source: false,
-            valid: true,
-            manages: true,
             partner_account: account.into(),
+            ..claim(ns, second)
         };
         let prod = claim("team-a", 1, "prod");
         let test = claim("team-b", 2, "test");
