@@ -124,6 +124,12 @@ pub struct RunArgs {
     #[arg(long, env = "RESYNC_BUDGET", default_value = "0.2", value_parser = fraction, global = true)]
     pub resync_budget: f64,
 
+    /// Longest wait for one EventBridge or STS answer. A call that takes longer counts as a
+    /// timeout, which the object retries with its backoff (AWS may still have done the work;
+    /// the next pass finds out).
+    #[arg(long, env = "AWS_TIMEOUT", default_value = "15s", value_parser = duration, global = true)]
+    pub aws_timeout: Duration,
+
     /// How often a Ready object is checked again in AWS for drift and activation.
     #[arg(long, env = "RESYNC_INTERVAL", default_value = "5m", value_parser = duration, global = true)]
     pub resync_interval: Duration,

@@ -69,16 +69,17 @@ impl Identity {
 
 /// Loads the AWS configuration from the default chain (IRSA web identity, EKS Pod Identity,
 /// environment, profile) with the given region and endpoint overrides, and timeouts that end
-/// a call after `operation_timeout`.
+/// one attempt after `attempt_timeout` and a call, retries included, after `operation_timeout`.
 pub async fn load_sdk_config(
     region: Option<&str>,
     endpoint: Option<&str>,
+    attempt_timeout: Duration,
     operation_timeout: Duration,
 ) -> SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
         TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .operation_attempt_timeout(Duration::from_secs(15))
+            .connect_timeout(Duration::from_secs(5).min(attempt_timeout))
+            .operation_attempt_timeout(attempt_timeout)
             .operation_timeout(operation_timeout)
             .build(),
     );

@@ -459,7 +459,13 @@ pub async fn run(args: &ImportArgs, aws: &RunArgs) -> Result<(), ImportError> {
 async fn client(aws: &RunArgs) -> Result<(Client, String), ImportError> {
     let region = aws.region.as_deref();
     let endpoint = aws.aws_endpoint_url.as_deref();
-    let sdk = load_sdk_config(region, endpoint, Duration::from_secs(60)).await;
+    let sdk = load_sdk_config(
+        region,
+        endpoint,
+        Duration::from_secs(15),
+        Duration::from_secs(60),
+    )
+    .await;
     let Some(region) = sdk.region().map(ToString::to_string) else {
         return Err(ImportError::Usage(
             "no AWS region: set --region (or AWS_REGION, or a profile's region)".into(),

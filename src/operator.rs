@@ -222,7 +222,8 @@ fn default_identity() -> String {
 async fn aws_identities(args: &RunArgs) -> Identities {
     let region = args.region.as_deref();
     let endpoint = args.aws_endpoint_url.as_deref();
-    let sdk = load_sdk_config(region, endpoint, Duration::from_secs(30))
+    // The SDK's retries are off, so one attempt is the whole call.
+    let sdk = load_sdk_config(region, endpoint, args.aws_timeout, args.aws_timeout)
         .await
         .into_builder()
         .retry_config(RetryConfig::disabled())

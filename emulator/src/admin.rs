@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
-use crate::faults::ScriptedError;
+use crate::faults::{RandomFaults, ScriptedError};
 use crate::identity::Role;
 use crate::shared::{Shared, is_known_operation, known_operations};
 
@@ -31,7 +31,9 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
         .route("/faults/errors", post(inject_errors))
         .route("/faults/latency", post(set_latency))
         .route("/faults/quota", post(set_quota))
+        .route("/faults/random", post(set_random_faults))
         .route("/faults/clear", post(clear_faults))
+        .route("/changes", get(changes))
         .route("/sources/delete", post(delete_source))
         .route("/sources/expire", post(expire_source))
         .route("/sources/activate", post(activate_source))
@@ -115,9 +117,39 @@ async fn calls(State(shared): AppState) -> Response {
 }
 
 async fn faults(State(shared): AppState) -> Response {
-    let view = shared.faults().view();
-    match serde_json::to_value(view) {
-        Ok(v) => respond(StatusCode::OK, v),
+    let faults = shared.faults();
+    let view = json!({
+        "operations": faults.view(),
+        "random": faults.random(),
+        "injected": faults.injected(),
+    });
+    respond(StatusCode::OK, view)
+}
+
+/// `{"seed", "error_rate", "spike_rate", "spike_ms", "timeout_rate", "timeout_ms"}`, or
+/// `{"off": true}` to stop.
+async fn set_random_faults(State(shared): AppState, body: Bytes) -> Response {
+    if parse::<Value>(&body).is_ok_and(|v| v.get("off") == Some(&Value::Bool(true))) {
+        shared.faults().set_random(None);
+        shared.changed();
+        return respond(StatusCode::OK, json!({ "random": null }));
+    }
+    let random: RandomFaults = match parse(&body) {
+        Ok(r) => r,
+        Err(e) => return bad_request(e),
+    };
+    if let Err(e) = random.check() {
+        return bad_request(e);
+    }
+    shared.faults().set_random(Some(random.clone()));
+    shared.changed();
+    respond(StatusCode::OK, json!({ "random": random }))
+}
+
+async fn changes(State(shared): AppState) -> Response {
+    let changes = shared.store().changes();
+    match serde_json::to_value(changes) {
+        Ok(v) => respond(StatusCode::OK, json!({ "changes": v })),
         Err(e) => respond(
             StatusCode::INTERNAL_SERVER_ERROR,
             json!({ "error": e.to_string() }),

@@ -6,9 +6,12 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{ApiError, default_message, default_status};
+use crate::model::Model;
 
 /// One scripted error answer for an operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -79,6 +82,82 @@ impl TokenBucket {
     }
 }
 
+/// Faults drawn at random for every partner-API call from a seeded generator: the weather of a
+/// chaos run. Each rate is a probability per call, in [0, 1]; the same seed draws the same
+/// sequence of faults for the same sequence of calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RandomFaults {
+    /// Seed of the generator.
+    pub seed: u64,
+    /// An error a client should retry, among those the operation documents in the service
+    /// model (`InternalException`, `ConcurrentModificationException`,
+    /// `LimitExceededException`) and AWS's common `ThrottlingException` and 503
+    /// `ServiceUnavailable`.
+    pub error_rate: f64,
+    /// A latency spike of `spike_ms` after the call took effect.
+    pub spike_rate: f64,
+    /// Length of a latency spike, in milliseconds.
+    pub spike_ms: u64,
+    /// No answer for `timeout_ms` (set it above the client's timeout): half of these calls
+    /// took effect and lost their answer, the other half never reached the service and end
+    /// with a 504 `RequestTimeout` nobody waits for.
+    pub timeout_rate: f64,
+    /// How long a timed-out call is held, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl RandomFaults {
+    /// Whether every rate is a probability.
+    pub(crate) fn check(&self) -> Result<(), String> {
+        for (field, rate) in [
+            ("error_rate", self.error_rate),
+            ("spike_rate", self.spike_rate),
+            ("timeout_rate", self.timeout_rate),
+        ] {
+            if !(0.0..=1.0).contains(&rate) {
+                return Err(format!("{field} must be within [0, 1], got {rate}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Codes of the errors a client retries; of these, an operation gets the ones its model lists.
+const RETRYABLE_DOCUMENTED: [&str; 3] = [
+    "InternalException",
+    "ConcurrentModificationException",
+    "LimitExceededException",
+];
+
+/// What the random faults make of one call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Weather {
+    /// Held this long before the service sees the call.
+    pub(crate) before: Duration,
+    /// Answered with this error instead of serving the call.
+    pub(crate) error: Option<ApiError>,
+    /// Held this long after the call took effect.
+    pub(crate) after: Duration,
+}
+
+/// How many faults were injected, by kind.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InjectedFaults {
+    /// Error answers: scripted, throttled by a quota, or drawn at random.
+    pub errors: u64,
+    /// Calls held past the client's timeout.
+    pub timeouts: u64,
+    /// Latency spikes (the call succeeds, late).
+    pub spikes: u64,
+}
+
+impl InjectedFaults {
+    /// Faults that cost the client a call: errors and timeouts.
+    pub fn failed_calls(&self) -> u64 {
+        self.errors + self.timeouts
+    }
+}
+
 /// The faults configured for one operation.
 #[derive(Debug, Clone, Default)]
 struct OperationFaults {
@@ -100,6 +179,8 @@ pub(crate) enum Admission {
 #[derive(Debug, Default)]
 pub(crate) struct Faults {
     operations: BTreeMap<String, OperationFaults>,
+    random: Option<(RandomFaults, StdRng)>,
+    injected: InjectedFaults,
 }
 
 /// A serializable view of one operation's faults, for the admin API.
@@ -160,14 +241,73 @@ impl Faults {
         }
     }
 
-    /// Removes every fault of one operation, or of all when `operation` is `None`.
+    /// Removes every fault of one operation, or of all (random faults included) when
+    /// `operation` is `None`.
     pub(crate) fn clear(&mut self, operation: Option<&str>) {
         match operation {
             Some(op) => {
                 self.operations.remove(op);
             }
-            None => self.operations.clear(),
+            None => {
+                self.operations.clear();
+                self.random = None;
+            }
         }
+    }
+
+    /// Draws faults at random for every later call, or stops when `None`.
+    pub(crate) fn set_random(&mut self, random: Option<RandomFaults>) {
+        self.random = random.map(|r| {
+            let rng = StdRng::seed_from_u64(r.seed);
+            (r, rng)
+        });
+    }
+
+    /// The random faults in force.
+    pub(crate) fn random(&self) -> Option<&RandomFaults> {
+        self.random.as_ref().map(|(r, _)| r)
+    }
+
+    /// How many faults were injected so far.
+    pub(crate) fn injected(&self) -> InjectedFaults {
+        self.injected
+    }
+
+    /// Draws what the random faults make of one call to `operation`. Every call draws the
+    /// same number of values, so a seed gives the same faults to the same sequence of calls.
+    pub(crate) fn weather(&mut self, operation: &str) -> Weather {
+        let Some((random, rng)) = &mut self.random else {
+            return Weather::default();
+        };
+        let (error, timeout, lost_before, spike) = (
+            rng.random_bool(random.error_rate),
+            rng.random_bool(random.timeout_rate),
+            rng.random_bool(0.5),
+            rng.random_bool(random.spike_rate),
+        );
+        let pick: usize = rng.random_range(0..usize::MAX);
+        let held = Duration::from_millis(random.timeout_ms);
+        let mut weather = Weather::default();
+        if error {
+            let codes = retryable_codes(operation);
+            weather.error = Some(ScriptedError::code(codes[pick % codes.len()]).to_api_error());
+            self.injected.errors += 1;
+        } else if timeout && lost_before {
+            weather.before = held;
+            weather.error = Some(ApiError {
+                code: "RequestTimeout".to_owned(),
+                message: "The request was not processed in time.".to_owned(),
+                status: 504,
+            });
+            self.injected.timeouts += 1;
+        } else if timeout {
+            weather.after = held;
+            self.injected.timeouts += 1;
+        } else if spike {
+            weather.after = Duration::from_millis(random.spike_ms);
+            self.injected.spikes += 1;
+        }
+        weather
     }
 
     /// The extra latency of the operation.
@@ -188,10 +328,14 @@ impl Faults {
         if let Some(bucket) = &mut faults.quota
             && !bucket.try_take(now)
         {
+            self.injected.errors += 1;
             return Admission::Fail(ApiError::throttling());
         }
         match faults.scripted.pop_front() {
-            Some(scripted) => Admission::Fail(scripted.to_api_error()),
+            Some(scripted) => {
+                self.injected.errors += 1;
+                Admission::Fail(scripted.to_api_error())
+            }
             None => Admission::Proceed,
         }
     }
@@ -215,6 +359,18 @@ impl Faults {
             })
             .collect()
     }
+}
+
+/// The retryable errors an operation may answer: those of [`RETRYABLE_DOCUMENTED`] its model
+/// lists, then AWS's common throttling and unavailability answers.
+fn retryable_codes(operation: &str) -> Vec<&'static str> {
+    let model = Model::get();
+    let mut codes: Vec<&'static str> = RETRYABLE_DOCUMENTED
+        .into_iter()
+        .filter(|code| model.documents_error(operation, code))
+        .collect();
+    codes.extend(["ThrottlingException", "ServiceUnavailable"]);
+    codes
 }
 
 /// The outcome key of a successful call in the call counts.
@@ -241,6 +397,11 @@ impl CallCounts {
         let calls = self.operations.entry(operation.to_owned()).or_default();
         calls.total += 1;
         *calls.outcomes.entry(outcome.to_owned()).or_default() += 1;
+    }
+
+    /// All calls of every operation.
+    pub(crate) fn all(&self) -> u64 {
+        self.operations.values().map(|c| c.total).sum()
     }
 
     /// All calls of the operation.
@@ -329,6 +490,106 @@ mod tests {
             panic!("scripted");
         };
         assert_eq!(err.code, "InternalException");
+    }
+
+    fn weather_of(seed: u64, calls: usize) -> Vec<Weather> {
+        let mut faults = Faults::default();
+        faults.set_random(Some(RandomFaults {
+            seed,
+            error_rate: 0.3,
+            spike_rate: 0.3,
+            spike_ms: 50,
+            timeout_rate: 0.3,
+            timeout_ms: 2000,
+        }));
+        (0..calls)
+            .map(|_| faults.weather("DeletePartnerEventSource"))
+            .collect()
+    }
+
+    #[test]
+    fn random_faults_repeat_with_their_seed() {
+        assert_eq!(weather_of(7, 200), weather_of(7, 200));
+        assert_ne!(weather_of(7, 200), weather_of(8, 200));
+    }
+
+    #[test]
+    fn random_errors_are_retryable_ones_the_operation_documents() {
+        let weather = weather_of(1, 500);
+        let codes: std::collections::BTreeSet<&str> = weather
+            .iter()
+            .filter_map(|w| w.error.as_ref().map(|e| e.code.as_str()))
+            .collect();
+        // DeletePartnerEventSource documents InternalException and
+        // ConcurrentModificationException, not LimitExceededException.
+        assert_eq!(
+            codes.into_iter().collect::<Vec<_>>(),
+            [
+                "ConcurrentModificationException",
+                "InternalException",
+                "RequestTimeout",
+                "ServiceUnavailable",
+                "ThrottlingException"
+            ]
+        );
+        let unavailable = weather
+            .iter()
+            .filter_map(|w| w.error.as_ref())
+            .find(|e| e.code == "ServiceUnavailable");
+        assert_eq!(unavailable.map(|e| e.status), Some(503));
+        // A call lost before the service saw it is held; one whose answer was lost is held
+        // after it took effect.
+        assert!(
+            weather
+                .iter()
+                .any(|w| w.before == Duration::from_secs(2) && w.error.is_some())
+        );
+        assert!(
+            weather
+                .iter()
+                .any(|w| w.after == Duration::from_secs(2) && w.error.is_none())
+        );
+        assert!(weather.iter().any(|w| w.after == Duration::from_millis(50)));
+        assert!(weather.iter().any(|w| *w == Weather::default()));
+    }
+
+    #[test]
+    fn injected_faults_are_counted_by_kind() {
+        let mut faults = Faults::default();
+        faults.set_random(Some(RandomFaults {
+            seed: 3,
+            error_rate: 0.2,
+            spike_rate: 0.2,
+            spike_ms: 10,
+            timeout_rate: 0.2,
+            timeout_ms: 10,
+        }));
+        let weather: Vec<Weather> = (0..300)
+            .map(|_| faults.weather("CreatePartnerEventSource"))
+            .collect();
+        let injected = faults.injected();
+        let timeouts = weather
+            .iter()
+            .filter(|w| {
+                w.before > Duration::ZERO
+                    || w.after == Duration::from_millis(10) && w.error.is_none()
+            })
+            .count();
+        assert_eq!(
+            injected.errors as usize,
+            weather
+                .iter()
+                .filter(|w| w.error.is_some() && w.before.is_zero())
+                .count()
+        );
+        assert!(injected.errors > 0 && injected.timeouts > 0 && injected.spikes > 0);
+        assert_eq!(injected.failed_calls(), injected.errors + injected.timeouts);
+        assert!(timeouts as u64 >= injected.timeouts);
+        faults.clear(None);
+        assert_eq!(
+            faults.weather("CreatePartnerEventSource"),
+            Weather::default()
+        );
     }
 
     #[test]

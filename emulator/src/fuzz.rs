@@ -495,7 +495,7 @@ fn fuzz_whole_requests_through_the_pipeline() {
                 HeaderValue::from_str(&auth).expect("an ASCII header"),
             );
             let body = input.to_string();
-            let (result, _, _) = serve(&shared, op, &headers, body.as_bytes());
+            let (result, _, _) = serve(&shared, op, &headers, body.as_bytes(), None);
             let outcome = match &result {
                 Ok(_) => format!("{op} ok"),
                 Err(err) => format!("{op} {}", err.code),

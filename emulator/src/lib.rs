@@ -43,9 +43,9 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
 pub use config::{Config, DEFAULT_DEACTIVATED_EXPIRATION, DEFAULT_PENDING_EXPIRATION};
-pub use faults::{OUTCOME_OK, ScriptedError};
+pub use faults::{InjectedFaults, OUTCOME_OK, RandomFaults, ScriptedError};
 pub use identity::{DEFAULT_SESSION_DURATION, Role, SessionSnapshot};
-pub use store::{BusSnapshot, SourceSnapshot, SourceState};
+pub use store::{BusSnapshot, ChangeKind, SourceChange, SourceSnapshot, SourceState};
 
 use shared::Shared;
 
@@ -174,6 +174,35 @@ impl Emulator {
     pub fn clear_faults(&self) {
         self.shared.faults().clear(None);
         self.shared.changed();
+    }
+
+    /// Draws faults at random for every later partner-API call (`None` stops them).
+    ///
+    /// # Panics
+    /// If a rate is not within [0, 1].
+    pub fn set_random_faults(&self, random: Option<RandomFaults>) {
+        if let Some(r) = &random
+            && let Err(e) = r.check()
+        {
+            panic!("{e}");
+        }
+        self.shared.faults().set_random(random);
+        self.shared.changed();
+    }
+
+    /// How many faults were injected so far, by kind.
+    pub fn injected_faults(&self) -> InjectedFaults {
+        self.shared.faults().injected()
+    }
+
+    /// How many requests reached the emulator, of every operation and outcome.
+    pub fn total_calls(&self) -> u64 {
+        self.shared.calls().all()
+    }
+
+    /// The sources created and deleted by partner calls, oldest first.
+    pub fn changes(&self) -> Vec<SourceChange> {
+        self.shared.store().changes()
     }
 
     /// How many requests named `operation` (any outcome, including

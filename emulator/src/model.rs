@@ -52,6 +52,8 @@ pub(crate) struct Model {
 pub(crate) struct Operation {
     /// The input structure's shape name, if the operation takes input.
     input: Option<String>,
+    /// The error shapes the operation documents.
+    errors: Vec<String>,
 }
 
 /// One shape with the constraints the emulator enforces.
@@ -107,7 +109,15 @@ impl Model {
                 .pointer("/input/shape")
                 .and_then(Value::as_str)
                 .map(str::to_owned);
-            operations.insert(name.clone(), Operation { input });
+            let errors = op
+                .get("errors")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|e| e.get("shape").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect();
+            operations.insert(name.clone(), Operation { input, errors });
         }
         let mut shapes = HashMap::new();
         for (name, raw) in doc
@@ -165,6 +175,13 @@ impl Model {
     }
 
     /// Whether an error code names an exception the model marks as a server fault.
+    /// Whether `operation` lists the error shape `code` in the model.
+    pub(crate) fn documents_error(&self, operation: &str, code: &str) -> bool {
+        self.operations
+            .get(operation)
+            .is_some_and(|op| op.errors.iter().any(|e| e == code))
+    }
+
     pub(crate) fn is_fault(&self, code: &str) -> bool {
         self.shapes.get(code).is_some_and(|s| s.fault)
     }

@@ -66,7 +66,13 @@ async fn aws_request(
         }
     };
 
-    let (result, account, region) = serve(&shared, &operation, &headers, &body);
+    // Random faults: a call may be held before the service sees it (and never served), fail,
+    // or be held after it took effect.
+    let weather = shared.faults().weather(&operation);
+    if !weather.before.is_zero() {
+        tokio::time::sleep(weather.before).await;
+    }
+    let (result, account, region) = serve(&shared, &operation, &headers, &body, weather.error);
     let outcome = match &result {
         Ok(_) => OUTCOME_OK,
         Err(e) => e.code.as_str(),
@@ -75,7 +81,7 @@ async fn aws_request(
     shared.changed();
     tracing::info!(%request_id, %operation, %account, %region, %outcome, "served");
 
-    let latency = shared.faults().latency(&operation);
+    let latency = shared.faults().latency(&operation) + weather.after;
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
@@ -138,11 +144,13 @@ async fn sts_request(
 }
 
 /// Runs one request to its result; also returns the caller's account and region for the log.
+/// An `injected` error answers an authenticated call in place of the service.
 pub(crate) fn serve(
     shared: &Shared,
     operation: &str,
     headers: &HeaderMap,
     body: &[u8],
+    injected: Option<ApiError>,
 ) -> (Result<Option<serde_json::Value>, ApiError>, String, String) {
     let now = SystemTime::now();
     if let Err(err) = wire::check_content_type(headers) {
@@ -167,6 +175,9 @@ pub(crate) fn serve(
 
     let result = (|| {
         if let Admission::Fail(err) = shared.faults().admit(operation, Instant::now()) {
+            return Err(err);
+        }
+        if let Some(err) = injected {
             return Err(err);
         }
         let input = wire::parse_body(body)?;

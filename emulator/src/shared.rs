@@ -110,7 +110,7 @@ impl Shared {
     pub(crate) fn reset(&self) {
         *self.store() = Store::new();
         *self.identities() = Identities::new();
-        self.faults().clear(None);
+        *self.faults() = Faults::default();
         *self.calls() = CallCounts::default();
         self.changed();
     }

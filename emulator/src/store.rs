@@ -8,7 +8,7 @@
 //! partner account (sources) and per customer account (event buses), as AWS
 //! keeps it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
@@ -44,6 +44,35 @@ impl SourceState {
         }
     }
 }
+
+/// What a partner call did to a source.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum ChangeKind {
+    /// `CreatePartnerEventSource` created it.
+    Created,
+    /// `DeletePartnerEventSource` removed it.
+    Deleted,
+}
+
+/// One source created or deleted by a partner call, in the order the emulator served them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SourceChange {
+    /// Created or deleted.
+    pub kind: ChangeKind,
+    /// The source name.
+    pub name: String,
+    /// The customer account it was (or is) shared with.
+    pub account: String,
+    /// The partner account that made the call.
+    pub partner_account: String,
+    /// When the change took effect.
+    #[serde(serialize_with = "serialize_time")]
+    pub at: SystemTime,
+}
+
+/// How many changes the history keeps (the oldest go first): enough for any test run, and a
+/// bound for an emulator left running for days.
+const CHANGES_KEPT: usize = 100_000;
 
 /// A partner event source as the emulator holds it.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -148,6 +177,7 @@ struct SourceLink {
 #[derive(Debug)]
 pub(crate) struct Store {
     sources: BTreeMap<SourceKey, Source>,
+    changes: VecDeque<SourceChange>,
     buses: BTreeMap<BusKey, Bus>,
     tokens: Tokens,
     event_ids: RequestIds,
@@ -157,6 +187,7 @@ impl Store {
     pub(crate) fn new() -> Store {
         Store {
             sources: BTreeMap::new(),
+            changes: VecDeque::new(),
             buses: BTreeMap::new(),
             tokens: Tokens::new(),
             event_ids: RequestIds::new(),
@@ -240,6 +271,7 @@ impl Store {
             )));
         }
         let arn = format!("arn:aws:events:{}::event-source/{name}", caller.region);
+        self.record(ChangeKind::Created, caller, name, account);
         self.sources.insert(
             key,
             Source {
@@ -275,7 +307,26 @@ impl Store {
         let key = source_key(caller, name);
         if self.sources.get(&key).is_some_and(|s| s.account == account) {
             self.sources.remove(&key);
+            self.record(ChangeKind::Deleted, caller, name, account);
         }
+    }
+
+    fn record(&mut self, kind: ChangeKind, caller: &Caller<'_>, name: &str, account: &str) {
+        if self.changes.len() == CHANGES_KEPT {
+            self.changes.pop_front();
+        }
+        self.changes.push_back(SourceChange {
+            kind,
+            name: name.to_owned(),
+            account: account.to_owned(),
+            partner_account: caller.account.to_owned(),
+            at: caller.now,
+        });
+    }
+
+    /// The sources created and deleted by partner calls, oldest first.
+    pub(crate) fn changes(&self) -> Vec<SourceChange> {
+        self.changes.iter().cloned().collect()
     }
 
     fn list_partner_event_source_accounts(
@@ -1139,6 +1190,19 @@ mod tests {
         )
         .expect("again: no-op");
         assert!(store.sources(at(3)).is_empty());
+        // The history has the create and the one delete that removed something.
+        let changes: Vec<(ChangeKind, SystemTime)> =
+            store.changes().iter().map(|c| (c.kind, c.at)).collect();
+        assert_eq!(
+            changes,
+            [(ChangeKind::Created, at(0)), (ChangeKind::Deleted, at(2))]
+        );
+        assert!(
+            store
+                .changes()
+                .iter()
+                .all(|c| c.name == NAME && c.account == CUSTOMER)
+        );
         let err = call(
             &mut store,
             &partner,

@@ -192,7 +192,7 @@ async fn admin_api_injects_faults() {
     assert_eq!(r.json()["queued"], 2);
     let faults = admin_get(&emu, "faults").await.json();
     assert_eq!(
-        faults["CreatePartnerEventSource"]["pending_errors"][0]["code"],
+        faults["operations"]["CreatePartnerEventSource"]["pending_errors"][0]["code"],
         "LimitExceededException"
     );
 
@@ -255,7 +255,15 @@ async fn admin_api_injects_faults() {
     assert_eq!(list_sources().await.status, 200);
     let r = admin_post(&emu, "faults/clear", "").await;
     assert_eq!(r.status, 200);
-    assert_eq!(admin_get(&emu, "faults").await.json(), json!({}));
+    // Cleared, and the three error answers (two scripted, one throttled) stay counted.
+    assert_eq!(
+        admin_get(&emu, "faults").await.json(),
+        json!({
+            "operations": {},
+            "random": null,
+            "injected": {"errors": 3, "timeouts": 0, "spikes": 0}
+        })
+    );
 
     // Mistakes are reported, not ignored.
     let unknown = r#"{"operation":"Nope","errors":["X"]}"#;
@@ -269,6 +277,67 @@ async fn admin_api_injects_faults() {
     );
     let r = admin_post(&emu, "faults/quota", list_operation).await;
     assert_eq!(r.status, 400);
+}
+
+#[tokio::test]
+async fn admin_api_draws_random_faults_and_lists_changes() {
+    let emu = start().await;
+    let bad = admin_post(&emu, "faults/random", r#"{"seed":1,"error_rate":1.5,"spike_rate":0,"spike_ms":0,"timeout_rate":0,"timeout_ms":0}"#).await;
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("error_rate must be within [0, 1]"),
+        "{}",
+        bad.body
+    );
+
+    // Every call fails with a retryable error while the rate is 1.
+    let always = json!({"seed": 9, "error_rate": 1.0, "spike_rate": 0.0, "spike_ms": 0, "timeout_rate": 0.0, "timeout_ms": 0});
+    let r = admin_post(&emu, "faults/random", &always.to_string()).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let retryable = [
+        "InternalException",
+        "ConcurrentModificationException",
+        "LimitExceededException",
+        "ThrottlingException",
+        "ServiceUnavailable",
+    ];
+    for _ in 0..10 {
+        let failed = create_raw(&emu).await;
+        let code = failed.json()["__type"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            retryable.contains(&code.as_str()),
+            "{code}: {}",
+            failed.body
+        );
+    }
+    assert!(
+        emu.sources().is_empty(),
+        "no injected failure creates anything"
+    );
+    assert_eq!(
+        admin_get(&emu, "faults").await.json()["injected"]["errors"],
+        10
+    );
+
+    let r = admin_post(&emu, "faults/random", r#"{"off":true}"#).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(create_raw(&emu).await.status, 200);
+    let deleted = json!({"Name": NAME, "Account": CUSTOMER}).to_string();
+    let r = raw_call(&emu, PARTNER_KEY, "DeletePartnerEventSource", &deleted).await;
+    assert_eq!(r.status, 200);
+    let changes = admin_get(&emu, "changes").await.json();
+    let kinds: Vec<&str> = changes["changes"]
+        .as_array()
+        .expect("a list of changes")
+        .iter()
+        .map(|c| c["kind"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(kinds, ["Created", "Deleted"]);
+    assert_eq!(changes["changes"][0]["name"], NAME);
+    assert_eq!(emu.changes().len(), 2);
 }
 
 #[tokio::test]
