@@ -2,7 +2,7 @@
 //! `apply` or `cleanup` against EventBridge, and writes the outcome back (status, Events,
 //! finalizer, requeue).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -13,7 +13,7 @@ use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::accounts::{Accounts, Acting};
 use crate::backoff::{FailureCounts, retry_delay};
@@ -61,6 +61,9 @@ pub struct Context {
     /// How many workers may wait on the AWS budget for new objects before further new objects
     /// are deferred (so that the others stay free to mark new objects at once).
     waiting_limit: usize,
+    /// UIDs of the settled objects this process has scheduled a resync for: the first pass
+    /// over each after a start (or a change of leader) spreads its check instead of making it.
+    scheduled: Mutex<HashSet<String>>,
 }
 
 impl Context {
@@ -85,6 +88,7 @@ impl Context {
             failures: FailureCounts::default(),
             creating: Mutex::new(HashMap::new()),
             waiting_limit: 2,
+            scheduled: Mutex::new(HashSet::new()),
         }
     }
 
@@ -98,6 +102,15 @@ impl Context {
     fn creating(&self) -> MutexGuard<'_, HashMap<String, Option<i64>>> {
         // A plain map of marks; a panic elsewhere cannot leave it inconsistent.
         self.creating.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn scheduled(&self) -> MutexGuard<'_, HashSet<String>> {
+        self.scheduled.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether this process has not passed over the object yet (and notes that it has).
+    fn first_resync(&self, uid: &str) -> bool {
+        self.scheduled().insert(uid.to_owned())
     }
 
     /// The region a pass over `obj` uses: the spec's, its partner account's, the operator's.
@@ -259,15 +272,23 @@ async fn pass(
         .as_deref()
         .map(|r| ctx.eventbridge.budget(&identity, r));
     let resync = !deleting && status::is_resync(&observed);
-    if let Some(wait) = admit(obj, ctx, api, &observed, budget.as_deref(), deleting).await? {
-        return Ok(Action::requeue(wait));
-    }
     let settings = Settings {
-        resync: budget.map_or(ctx.settings.resync, |b| {
+        resync: budget.as_ref().map_or(ctx.settings.resync, |b| {
             b.resync_interval(ctx.settings.resync)
         }),
         ..ctx.settings.clone()
     };
+    if resync && ctx.first_resync(&uid) {
+        // The status says the object was settled when the last process looked. Spread the
+        // first checks after a start or a change of leader over one interval rather than
+        // sweeping AWS with every object at once: a restart then costs no extra calls.
+        let delay = settings.resync.mul_f64(0.1 + 0.9 * rand::random::<f64>());
+        debug!(after = ?delay, "first check since start spread over the resync interval");
+        return Ok(Action::requeue(delay));
+    }
+    if let Some(wait) = admit(obj, ctx, api, &observed, budget.as_deref(), deleting).await? {
+        return Ok(Action::requeue(wait));
+    }
     let priority = if resync {
         Priority::Resync
     } else {
@@ -352,6 +373,11 @@ async fn finish(
     perform(obj, ctx, api, outcome).await?;
     let uid = obj.uid().unwrap_or_default();
     ctx.creating().remove(&uid);
+    // Its next resync is scheduled by this pass; a released object is gone.
+    match outcome.release {
+        true => ctx.scheduled().remove(&uid),
+        false => ctx.scheduled().insert(uid.clone()),
+    };
     let failures = if outcome.release { 0 } else { outcome.failures };
     ctx.failures.set(&uid, failures);
     ctx.metrics

@@ -486,6 +486,54 @@ async fn the_operator_killed_mid_way_converges_after_restart_without_duplicates_
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_spreads_the_first_checks_of_ready_objects_instead_of_sweeping_aws() {
+    let s = Scenario::start("spread").await;
+    let mut operator = s.launch().start();
+    let names: Vec<String> = (0..5).map(|i| format!("orders-{i}")).collect();
+    for (i, name) in names.iter().enumerate() {
+        let source = format!("aws.partner/acme.com/spread-{i}/orders");
+        s.create(&s.object(name, &source, CUSTOMER)).await;
+    }
+    for name in &names {
+        s.wait_looked_at(name).await;
+    }
+    operator.kill();
+
+    // The next process passes over every object at once, and finds each settled: it schedules
+    // the first check somewhere in the last nine tenths of the hour instead of making it now.
+    let partner_calls =
+        |e: &eventbridge_partner_emulator::Emulator| e.total_calls() - e.calls("GetCallerIdentity");
+    let calls_before = partner_calls(&s.emulator);
+    let restarted = s.launch().arg("--resync-interval", "1h").start();
+    for name in &names {
+        restarted
+            .wait_for_log(Duration::from_secs(60), "the first check spread", |l| {
+                l["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with("first check since start spread"))
+                    && l["span"]["object"].as_str() == Some(name.as_str())
+            })
+            .await;
+    }
+    // Apart from the start's GetCallerIdentity, it has not called AWS.
+    assert_eq!(partner_calls(&s.emulator), calls_before);
+    // A change is still acted on at once.
+    let mut changed = s.api().get(&names[0]).await.expect("get");
+    changed.spec.deletion_policy = Some(DeletionPolicy::Retain);
+    s.api()
+        .replace(&names[0], &Default::default(), &changed)
+        .await
+        .expect("update");
+    s.wait(
+        &s.namespace,
+        &names[0],
+        "described at its new generation",
+        |o| o.status.as_ref().and_then(|st| st.observed_generation) == o.metadata.generation,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spec_region_overrides_the_operators_region() {
     let s = Scenario::start("region").await;
     let _operator = s.launch().start();
