@@ -11,7 +11,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use support::command::run;
-use support::controlplane::{ControlPlane, client_for};
+use support::controlplane::{ControlPlane, Stop, client_for};
 
 /// The Kubernetes release tests/controlplane/go.mod pins.
 const RELEASE: &str = "v1.37.2";
@@ -197,6 +197,94 @@ async fn a_service_account_token_acts_as_the_account_under_rbac() {
     };
     assert_eq!(can_i("list", "configmaps"), "yes");
     assert_eq!(can_i("list", "secrets"), "no");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dedicated_control_plane_restarts_with_its_url_credentials_and_objects() {
+    let control_plane = ControlPlane::dedicated();
+    let url = control_plane.server_url().to_string();
+    let admin = control_plane.admin_client().await;
+    let ns = "restarted";
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &namespace(ns))
+        .await
+        .expect("create namespace");
+    Api::<ConfigMap>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &ConfigMap {
+                metadata: meta("kept"),
+                data: Some([("key".to_string(), "value".to_string())].into()),
+                ..ConfigMap::default()
+            },
+        )
+        .await
+        .expect("create config map");
+    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &ServiceAccount {
+                metadata: meta("operator"),
+                ..ServiceAccount::default()
+            },
+        )
+        .await
+        .expect("create service account");
+    let account_kubeconfig = control_plane
+        .service_account_kubeconfig(ns, "operator")
+        .await;
+    let as_account = client_for(&account_kubeconfig).await;
+    assert_eq!(
+        user_of(&as_account).await,
+        "system:serviceaccount:restarted:operator"
+    );
+
+    // A graceful stop, then a crash: each time the same URL, CA and credentials serve the
+    // same objects, to clients made before and to kubeconfigs read afresh.
+    for (restarts, how) in [(1, Stop::Graceful), (2, Stop::Kill)] {
+        control_plane.restart_with(how);
+        assert_eq!(control_plane.restarts(), restarts);
+        assert_eq!(control_plane.server_url(), url, "after {how:?}");
+        for client in [admin.clone(), control_plane.admin_client().await] {
+            let kept = Api::<ConfigMap>::namespaced(client, ns)
+                .get("kept")
+                .await
+                .unwrap_or_else(|e| panic!("get the config map after {how:?}: {e}"));
+            assert_eq!(
+                kept.data.and_then(|d| d.get("key").cloned()).as_deref(),
+                Some("value")
+            );
+        }
+        for client in [as_account.clone(), client_for(&account_kubeconfig).await] {
+            assert_eq!(
+                user_of(&client).await,
+                "system:serviceaccount:restarted:operator",
+                "after {how:?}"
+            );
+        }
+        let output = run(control_plane.kubectl().args([
+            "get",
+            "serviceaccount",
+            "operator",
+            "-n",
+            ns,
+            "--output=name",
+        ]));
+        assert_eq!(output.trim(), "serviceaccount/operator");
+    }
+}
+
+/// Who the client authenticates as, from a SelfSubjectReview (any authenticated user may
+/// create one).
+async fn user_of(client: &kube::Client) -> String {
+    Api::<SelfSubjectReview>::all(client.clone())
+        .create(&PostParams::default(), &SelfSubjectReview::default())
+        .await
+        .expect("create SelfSubjectReview")
+        .status
+        .and_then(|s| s.user_info)
+        .and_then(|u| u.username)
+        .expect("the review names the user")
 }
 
 fn meta(name: &str) -> ObjectMeta {

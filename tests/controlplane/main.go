@@ -7,20 +7,27 @@
 // "READY <kubeconfig path>", on stdout; everything else goes to stderr or --log-file.
 // It stops, and removes a data dir it created, on SIGTERM/SIGINT and, with
 // --exit-on-stdin-eof, when its stdin closes, so it dies with the test that started it.
+//
+// A data dir given with --dir survives the process, and a later start with the same
+// --dir is the same cluster again: the same ports, serving certificate, service-account
+// signing key, admin token and etcd data. So a test can restart the control plane and
+// keep its clients, kubeconfigs and service-account tokens.
 package main
 
 import (
 	"context"
-	"crypto/rand"
+	cryptorand "crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
@@ -28,6 +35,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -48,7 +56,7 @@ const (
 )
 
 func main() {
-	dir := flag.String("dir", "", "data dir for etcd, keys and certificates (default: a temporary dir, removed on exit)")
+	dir := flag.String("dir", "", "data dir for etcd, ports, keys and certificates, reused by a later start with the same dir (default: a temporary dir, removed on exit)")
 	kubeconfig := flag.String("kubeconfig", "", "where to write the admin kubeconfig (default: <dir>/admin.kubeconfig)")
 	logFile := flag.String("log-file", "", "append all logs to this file instead of stderr")
 	exitOnStdinEOF := flag.Bool("exit-on-stdin-eof", false, "stop when stdin reaches EOF")
@@ -71,7 +79,9 @@ func main() {
 		*kubeconfig = filepath.Join(*dir, "admin.kubeconfig")
 	}
 
-	err := run(*dir, *kubeconfig, *exitOnStdinEOF)
+	// Only a dir that outlives this process is started again, so only its ports need to
+	// stay free in between.
+	err := run(*dir, *kubeconfig, *exitOnStdinEOF, !removeDir)
 	if removeDir {
 		if rmErr := os.RemoveAll(*dir); rmErr != nil {
 			klog.Infof("removing %s: %v", *dir, rmErr)
@@ -84,7 +94,7 @@ func main() {
 	klog.Flush()
 }
 
-func run(dir, kubeconfigPath string, exitOnStdinEOF bool) error {
+func run(dir, kubeconfigPath string, exitOnStdinEOF, persistent bool) error {
 	if exitOnStdinEOF {
 		// The API server stops on SIGTERM (its command installs that handler itself and
 		// has no other way in), so stdin's EOF becomes a SIGTERM to this process.
@@ -97,11 +107,14 @@ func run(dir, kubeconfigPath string, exitOnStdinEOF bool) error {
 	stop, cancel := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer cancel()
 
-	ports, err := freePorts(3)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	ports, err := loadOrChoosePorts(filepath.Join(dir, "ports.json"), persistent)
 	if err != nil {
 		return err
 	}
-	etcdClientPort, etcdPeerPort, apiPort := ports[0], ports[1], ports[2]
+	etcdClientPort, etcdPeerPort, apiPort := ports.EtcdClient, ports.EtcdPeer, ports.APIServer
 
 	etcd, err := startEtcd(filepath.Join(dir, "etcd"), etcdClientPort, etcdPeerPort)
 	if err != nil {
@@ -113,14 +126,16 @@ func run(dir, kubeconfigPath string, exitOnStdinEOF bool) error {
 	if err := os.MkdirAll(secrets, 0o700); err != nil {
 		return err
 	}
-	saKey, err := writeServiceAccountKey(filepath.Join(secrets, "service-account.key"))
+	saKey, err := serviceAccountKey(filepath.Join(secrets, "service-account.key"))
 	if err != nil {
 		return err
 	}
-	adminToken, tokenFile, err := writeTokenFile(filepath.Join(secrets, "tokens.csv"))
+	adminToken, tokenFile, err := adminTokenFile(filepath.Join(secrets, "tokens.csv"))
 	if err != nil {
 		return err
 	}
+	// The API server generates apiserver.crt and apiserver.key here only when they are
+	// missing, so a restart serves the same certificate and its CA.
 	certDir := filepath.Join(dir, "certs")
 
 	// Without a controller-manager, scheduler or kubelet, objects are only stored and
@@ -197,6 +212,51 @@ func redirectStderr(path string) {
 	}
 }
 
+// controlPlanePorts are the ports one control plane listens on, kept in its data dir
+// so that a restart listens where its clients already point.
+type controlPlanePorts struct {
+	EtcdClient int `json:"etcdClient"`
+	EtcdPeer   int `json:"etcdPeer"`
+	APIServer  int `json:"apiServer"`
+}
+
+// loadOrChoosePorts returns the ports recorded in path by an earlier start, or chooses
+// and records new ones. Ports of a persistent data dir come from below the kernel's
+// ephemeral range: while the control plane is down for a restart, no outgoing
+// connection and no other program's ":0" listener can be handed one of them.
+func loadOrChoosePorts(path string, persistent bool) (controlPlanePorts, error) {
+	var ports controlPlanePorts
+	data, err := os.ReadFile(path)
+	switch {
+	case err == nil:
+		if err := json.Unmarshal(data, &ports); err != nil {
+			return ports, fmt.Errorf("reading %s: %w", path, err)
+		}
+		if ports.EtcdClient == 0 || ports.EtcdPeer == 0 || ports.APIServer == 0 {
+			return ports, fmt.Errorf("%s lacks a port: %s", path, data)
+		}
+		klog.Infof("reusing the ports of %s", path)
+		return ports, nil
+	case !errors.Is(err, os.ErrNotExist):
+		return ports, err
+	}
+	var chosen []int
+	if persistent {
+		chosen, err = freePortsBelowEphemeral(3)
+	} else {
+		chosen, err = freePorts(3)
+	}
+	if err != nil {
+		return ports, err
+	}
+	ports = controlPlanePorts{EtcdClient: chosen[0], EtcdPeer: chosen[1], APIServer: chosen[2]}
+	data, err = json.Marshal(ports)
+	if err != nil {
+		return ports, err
+	}
+	return ports, os.WriteFile(path, append(data, '\n'), 0o600)
+}
+
 // freePorts returns n distinct ports that were free on 127.0.0.1 a moment ago. All
 // listeners stay open until every port is chosen, so the n ports differ.
 func freePorts(n int) ([]int, error) {
@@ -208,6 +268,42 @@ func freePorts(n int) ([]int, error) {
 		}
 		defer l.Close()
 		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// Where freePortsBelowEphemeral looks: above the well-known and most registered
+// services' ports, below the ephemeral range (read from the kernel, this when unknown).
+const (
+	lowestStablePort      = 10000
+	defaultEphemeralFirst = 32768
+)
+
+// freePortsBelowEphemeral returns n distinct ports, free on 127.0.0.1 a moment ago, at
+// random between lowestStablePort and the first ephemeral port. Go listeners set
+// SO_REUSEADDR, so a port stays usable for its owner across restarts even while
+// connections of the previous process linger in TIME_WAIT.
+func freePortsBelowEphemeral(n int) ([]int, error) {
+	first := defaultEphemeralFirst
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if fields := strings.Fields(string(data)); len(fields) == 2 {
+			if v, err := strconv.Atoi(fields[0]); err == nil && v > lowestStablePort+n {
+				first = v
+			}
+		}
+	}
+	ports := make([]int, 0, n)
+	for attempt := 0; len(ports) < n; attempt++ {
+		if attempt == 1000 {
+			return nil, fmt.Errorf("no %d free ports between %d and %d", n, lowestStablePort, first)
+		}
+		port := lowestStablePort + rand.IntN(first-lowestStablePort)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err != nil {
+			continue
+		}
+		defer l.Close()
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
@@ -226,7 +322,8 @@ func startEtcd(dir string, clientPort, peerPort int) (*embed.Etcd, error) {
 	cfg.InitialCluster = cfg.Name + "=" + peerURL.String()
 	cfg.LogOutputs = []string{"stderr"}
 	cfg.LogLevel = "warn"
-	// Test data is thrown away with the process; skipping fsync keeps writes fast.
+	// Skipping fsync keeps writes fast. Test data never has to survive the machine: what
+	// etcd wrote stays in the page cache when the process stops, even when it is killed.
 	cfg.UnsafeNoFsync = true
 
 	etcd, err := embed.StartEtcd(cfg)
@@ -256,11 +353,23 @@ func stopEtcd(etcd *embed.Etcd) {
 	}
 }
 
-// writeServiceAccountKey writes a fresh RSA key; the API server signs tokens with it
-// and, given the same file as --service-account-key-file, verifies them with its
-// public half.
-func writeServiceAccountKey(path string) (string, error) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+// serviceAccountKey returns path, holding an RSA key: the one an earlier start wrote, or
+// a fresh one. The API server signs tokens with it and, given the same file as
+// --service-account-key-file, verifies them with its public half, so tokens issued
+// before a restart stay valid after it.
+func serviceAccountKey(path string) (string, error) {
+	if data, err := os.ReadFile(path); err == nil {
+		if block, _ := pem.Decode(data); block != nil && block.Type == "RSA PRIVATE KEY" {
+			if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+				klog.Infof("reusing the service-account key %s", path)
+				return path, nil
+			}
+		}
+		return "", fmt.Errorf("%s holds no RSA private key", path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	key, err := rsa.GenerateKey(cryptorand.Reader, 2048)
 	if err != nil {
 		return "", fmt.Errorf("generating the service-account key: %w", err)
 	}
@@ -268,11 +377,22 @@ func writeServiceAccountKey(path string) (string, error) {
 	return path, os.WriteFile(path, pem.EncodeToMemory(block), 0o600)
 }
 
-// writeTokenFile writes a static token file with one random admin token in group
+// adminTokenFile returns the admin token of the static token file at path, writing the
+// file first unless an earlier start did: one random token for user admin in group
 // system:masters, which the default RBAC policy binds to cluster-admin.
-func writeTokenFile(path string) (token, file string, err error) {
+func adminTokenFile(path string) (token, file string, err error) {
+	if data, err := os.ReadFile(path); err == nil {
+		token, _, _ = strings.Cut(strings.TrimSpace(string(data)), ",")
+		if token == "" {
+			return "", "", fmt.Errorf("%s holds no token", path)
+		}
+		klog.Infof("reusing the admin token of %s", path)
+		return token, path, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", "", err
+	}
 	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
+	if _, err := cryptorand.Read(raw); err != nil {
 		return "", "", err
 	}
 	token = hex.EncodeToString(raw)
