@@ -6,8 +6,9 @@
 #   hack/controlplane.sh bin-dir   prints the bin dir only
 #
 # The bin dir is .cache/controlplane/<key>/bin, where <key> is a hash of the Go module
-# (go.mod, go.sum, main.go), this script and the Go toolchain, so any change to them
-# builds afresh. Progress goes to stderr; stdout carries only the bin dir.
+# (go.mod, go.sum and every .go file: the control plane and its fault proxy), this script
+# and the Go toolchain, so any change to them builds afresh. Progress goes to stderr;
+# stdout carries only the bin dir.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -16,7 +17,10 @@ cache="$root/.cache/controlplane"
 
 key() {
 	{
-		cat "$module/go.mod" "$module/go.sum" "$module/main.go" "${BASH_SOURCE[0]}"
+		cat "$module/go.mod" "$module/go.sum" "${BASH_SOURCE[0]}"
+		# Names as well as contents, in a fixed order: adding, renaming or removing a
+		# file changes the key too.
+		(cd "$module" && find . -name '*.go' -type f -print0 | LC_ALL=C sort -z | xargs -0 sha256sum)
 		go version
 	} | sha256sum | cut -c1-16
 }

@@ -12,6 +12,7 @@ use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject
 use kube::api::{Api, ListParams, ObjectMeta, PostParams};
 use support::command::run;
 use support::controlplane::{ControlPlane, Stop, client_for};
+use support::kube_faults::KubeFaultProxy;
 
 /// The Kubernetes release tests/controlplane/go.mod pins.
 const RELEASE: &str = "v1.37.2";
@@ -272,6 +273,62 @@ async fn a_dedicated_control_plane_restarts_with_its_url_credentials_and_objects
         ]));
         assert_eq!(output.trim(), "serviceaccount/operator");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fault_proxy_keeps_each_users_credentials_and_answers_502_while_its_upstream_is_down() {
+    let control_plane = ControlPlane::dedicated();
+    let admin = control_plane.admin_client().await;
+    let ns = "proxied";
+    Api::<Namespace>::all(admin.clone())
+        .create(&PostParams::default(), &namespace(ns))
+        .await
+        .expect("create namespace");
+    Api::<ServiceAccount>::namespaced(admin, ns)
+        .create(
+            &PostParams::default(),
+            &ServiceAccount {
+                metadata: meta("operator"),
+                ..ServiceAccount::default()
+            },
+        )
+        .await
+        .expect("create service account");
+    let account_kubeconfig = control_plane
+        .service_account_kubeconfig(ns, "operator")
+        .await;
+
+    // Through a proxy, each kubeconfig still acts as its own user.
+    let admin_proxy = KubeFaultProxy::start(control_plane.kubeconfig(), control_plane.bin_dir());
+    let account_proxy = KubeFaultProxy::start(&account_kubeconfig, control_plane.bin_dir());
+    let via_admin_proxy = client_for(admin_proxy.kubeconfig()).await;
+    let via_account_proxy = client_for(account_proxy.kubeconfig()).await;
+    assert_eq!(user_of(&via_admin_proxy).await, "admin");
+    assert_eq!(
+        user_of(&via_account_proxy).await,
+        "system:serviceaccount:proxied:operator"
+    );
+
+    // While the API server is down, the proxy answers as a load balancer would.
+    control_plane.stop(Stop::Graceful);
+    let namespaces: Api<Namespace> = Api::all(via_admin_proxy.clone());
+    match namespaces.get(ns).await {
+        Err(kube::Error::Api(status)) if status.code == 502 => {}
+        other => panic!("expected 502 Bad Gateway while the API server is down, got {other:?}"),
+    }
+    assert!(admin_proxy.stats().upstream_unavailable >= 1);
+
+    // Once the API server is back, the proxy serves the same clients again.
+    control_plane.start_again();
+    assert_eq!(control_plane.restarts(), 1);
+    namespaces
+        .get(ns)
+        .await
+        .expect("get the namespace through the proxy");
+    assert_eq!(
+        user_of(&via_account_proxy).await,
+        "system:serviceaccount:proxied:operator"
+    );
 }
 
 /// Who the client authenticates as, from a SelfSubjectReview (any authenticated user may

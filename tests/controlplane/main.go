@@ -12,6 +12,8 @@
 // --dir is the same cluster again: the same ports, serving certificate, service-account
 // signing key, admin token and etcd data. So a test can restart the control plane and
 // keep its clients, kubeconfigs and service-account tokens.
+//
+// "controlplane proxy ..." runs the fault-injecting proxy of proxy.go instead.
 package main
 
 import (
@@ -56,6 +58,10 @@ const (
 )
 
 func main() {
+	if len(os.Args) > 1 && os.Args[1] == "proxy" {
+		runProxyCommand(os.Args[2:])
+		return
+	}
 	dir := flag.String("dir", "", "data dir for etcd, ports, keys and certificates, reused by a later start with the same dir (default: a temporary dir, removed on exit)")
 	kubeconfig := flag.String("kubeconfig", "", "where to write the admin kubeconfig (default: <dir>/admin.kubeconfig)")
 	logFile := flag.String("log-file", "", "append all logs to this file instead of stderr")

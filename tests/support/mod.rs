@@ -4,6 +4,7 @@
 pub mod chart;
 pub mod command;
 pub mod controlplane;
+pub mod kube_faults;
 pub mod operator;
 pub mod podman;
 pub mod rbac;
