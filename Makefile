@@ -3,7 +3,7 @@ SHELL := /bin/bash
 CARGO ?= cargo
 
 .PHONY: all build test unit e2e lint fmt crds tools controlplane argocd-health demo bench bench-smoke python-deps clean-cache \
-	image image-test upgrade-test fuzz deny
+	image image-test upgrade-test fuzz deny chaos
 
 all: build
 
@@ -83,6 +83,20 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test -p eventbridge-partner-emulator --lib fuzz:: -- --nocapture
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --test fuzz fuzz_ -- --nocapture
+
+## chaos: the chaos suite (tests/chaos): OBJECTS objects created, changed and deleted for DURATION
+## seconds under AWS and Kubernetes faults, operator kills and kube-apiserver restarts, after a
+## fault-free baseline of the same operations; then the invariants. SEED repeats a run (default:
+## a random one, printed). The last line gives the figures.
+SEED ?=
+DURATION ?= 300
+OBJECTS ?= 300
+chaos: controlplane
+	@mkdir -p target
+	@set -o pipefail; \
+	CHAOS_SEED=$(SEED) CHAOS_DURATION=$(DURATION) CHAOS_OBJECTS=$(OBJECTS) \
+		$(CARGO) test --test chaos -- --ignored --exact chaos --nocapture 2>&1 | tee target/chaos.log; \
+	status=$$?; grep '^chaos: objects=' target/chaos.log | tail -1; exit $$status
 
 ## demo: control plane, emulator and operator, with the example applied; Ctrl-C stops it all
 demo:
