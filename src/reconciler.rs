@@ -201,10 +201,14 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
         synced(&ctx.accounts.namespaces).await?;
         let api: Api<PartnerEventSource> =
             Api::namespaced(ctx.client.clone(), &obj.namespace().unwrap_or_default());
+        if obj.meta().deletion_timestamp.is_some() {
+            return release(&obj, &ctx, &api).await;
+        }
         finalizer(&api, FINALIZER, obj, |event| async {
             match event {
                 FinalizerEvent::Apply(o) => pass(&o, &ctx, &api, false).await,
-                FinalizerEvent::Cleanup(o) => pass(&o, &ctx, &api, true).await,
+                // Deletions never get here: `release` settles them.
+                FinalizerEvent::Cleanup(_) => Ok(Action::await_change()),
             }
         })
         .await
@@ -212,6 +216,43 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
     }
     .instrument(span)
     .await
+}
+
+/// Settles a deleted object, then removes its finalizer. Both happen only for the object as
+/// the API server has it now, read fresh rather than from the cache, and the finalizer comes off
+/// only from that object (its UID is a precondition of the patch).
+///
+/// kube-runtime's finalizer helper removes the finalizer by name and index. A pass from a stale
+/// cache, or a retry whose first answer was lost, would then strip the finalizer from a new
+/// object of the same name: that object could be deleted later without its cleanup, and its
+/// source would leak. Worse, the stale cleanup could delete the new object's source.
+async fn release(
+    cached: &PartnerEventSource,
+    ctx: &Context,
+    api: &Api<PartnerEventSource>,
+) -> Result<Action, Error> {
+    let current = api.get_opt(&cached.name_any()).await?;
+    let Some(obj) = current.filter(|o| o.uid() == cached.uid()) else {
+        debug!("the object is gone, or another object has its name: nothing left to settle");
+        return Ok(Action::await_change());
+    };
+    let Some(index) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
+        return Ok(Action::await_change());
+    };
+    let action = pass(&obj, ctx, api, true).await?;
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
+        { "op": "test", "path": "/metadata/uid", "value": obj.uid() },
+        { "op": "test", "path": format!("/metadata/finalizers/{index}"), "value": FINALIZER },
+        { "op": "remove", "path": format!("/metadata/finalizers/{index}") },
+    ]))
+    .map_err(|e| Error::Finalizer(format!("building the finalizer patch: {e}")))?;
+    api.patch(
+        &obj.name_any(),
+        &PatchParams::default(),
+        &Patch::<()>::Json(patch),
+    )
+    .await?;
+    Ok(action)
 }
 
 /// Waits until a cache has been filled once. A store's readiness future wakes only its latest
