@@ -95,16 +95,7 @@ async fn a_service_account_token_acts_as_the_account_under_rbac() {
         .create(&PostParams::default(), &namespace(ns))
         .await
         .expect("create namespace");
-    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &ServiceAccount {
-                metadata: meta("operator"),
-                ..ServiceAccount::default()
-            },
-        )
-        .await
-        .expect("create service account");
+    create_service_account(&admin, ns, "operator").await;
 
     let kubeconfig = control_plane
         .service_account_kubeconfig(ns, "operator")
@@ -221,16 +212,7 @@ async fn a_dedicated_control_plane_restarts_with_its_url_credentials_and_objects
         )
         .await
         .expect("create config map");
-    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
-        .create(
-            &PostParams::default(),
-            &ServiceAccount {
-                metadata: meta("operator"),
-                ..ServiceAccount::default()
-            },
-        )
-        .await
-        .expect("create service account");
+    create_service_account(&admin, ns, "operator").await;
     let account_kubeconfig = control_plane
         .service_account_kubeconfig(ns, "operator")
         .await;
@@ -342,6 +324,20 @@ async fn user_of(client: &kube::Client) -> String {
         .and_then(|s| s.user_info)
         .and_then(|u| u.username)
         .expect("the review names the user")
+}
+
+/// Creates ServiceAccount `ns/name` as the admin.
+async fn create_service_account(admin: &kube::Client, ns: &str, name: &str) {
+    Api::<ServiceAccount>::namespaced(admin.clone(), ns)
+        .create(
+            &PostParams::default(),
+            &ServiceAccount {
+                metadata: meta(name),
+                ..ServiceAccount::default()
+            },
+        )
+        .await
+        .expect("create service account");
 }
 
 fn meta(name: &str) -> ObjectMeta {

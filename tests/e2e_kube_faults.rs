@@ -14,8 +14,6 @@ use eventbridge_partner_emulator::ChangeKind;
 use eventbridge_partner_operator::reconciler::FINALIZER;
 use eventbridge_partner_operator::resource::PartnerEventSource;
 use kube::ResourceExt;
-use kube::runtime::wait::await_condition;
-use kube::runtime::wait::conditions::is_deleted;
 use support::kube_faults::{ERROR_CODES, KubeFaultProxy, KubeFaults};
 use support::operator::{Launch, OperatorProcess};
 use support::scenario::{CUSTOMER, Scenario, condition_is};
@@ -72,42 +70,23 @@ async fn create_batch(s: &Scenario, prefix: &str, range: std::ops::Range<usize>)
     names
 }
 
-/// Waits until the object satisfies `condition`, allowing [`FAULT_TIMEOUT`].
-async fn wait_until(
-    s: &Scenario,
-    name: &str,
-    what: &str,
-    condition: impl Fn(&PartnerEventSource) -> bool,
-) -> PartnerEventSource {
-    let api = s.api();
-    let waited = tokio::time::timeout(
-        FAULT_TIMEOUT,
-        await_condition(api.clone(), name, move |o: Option<&PartnerEventSource>| {
-            o.is_some_and(&condition)
-        }),
-    )
-    .await;
-    match waited {
-        Ok(Ok(Some(obj))) => obj,
-        other => {
-            let now = api.get_opt(name).await.ok().flatten();
-            panic!(
-                "{name} did not become {what} within {FAULT_TIMEOUT:?} ({other:?}); now: {}",
-                serde_json::to_string_pretty(&now).unwrap_or_default()
-            )
-        }
-    }
-}
-
 /// Waits until every object is Ready with an ARN in its status, and checks that the ARN is
 /// the one of its source in the emulator.
 async fn wait_all_ready_with_arn(s: &Scenario, names: &[String]) {
     for name in names {
-        let obj = wait_until(s, name, "Ready with its ARN", |o| {
+        let ready_with_arn = |o: &PartnerEventSource| {
             condition_is(o, "Ready", "True", None)
                 && o.status.as_ref().is_some_and(|st| st.arn.is_some())
-        })
-        .await;
+        };
+        let obj = s
+            .wait_within(
+                FAULT_TIMEOUT,
+                &s.namespace,
+                name,
+                "Ready with its ARN",
+                ready_with_arn,
+            )
+            .await;
         let emulated = s
             .emulator
             .source(&source(name))
@@ -116,31 +95,6 @@ async fn wait_all_ready_with_arn(s: &Scenario, names: &[String]) {
             obj.status.and_then(|st| st.arn).as_deref(),
             Some(emulated.arn.as_str()),
             "{name}"
-        );
-    }
-}
-
-/// Waits until the object is gone from the API, allowing [`FAULT_TIMEOUT`].
-async fn wait_gone(s: &Scenario, name: &str) {
-    let api = s.api();
-    let Some(uid) = api
-        .get_opt(name)
-        .await
-        .expect("get the object")
-        .and_then(|o| o.uid())
-    else {
-        return;
-    };
-    let gone = tokio::time::timeout(
-        FAULT_TIMEOUT,
-        await_condition(api.clone(), name, is_deleted(&uid)),
-    )
-    .await;
-    if gone.is_err() {
-        let now = api.get_opt(name).await.ok().flatten();
-        panic!(
-            "{name} still exists after {FAULT_TIMEOUT:?}: {}",
-            serde_json::to_string_pretty(&now).unwrap_or_default()
         );
     }
 }
@@ -227,7 +181,7 @@ async fn failing_finalizer_patches_hold_back_creates_and_deletes_happen_once_eac
         s.delete(&s.namespace, name).await;
     }
     for name in &names {
-        wait_gone(&s, name).await;
+        s.wait_gone_within(FAULT_TIMEOUT, &s.namespace, name).await;
     }
     let stats = proxy.stats();
     let deletes = s.emulator.calls("DeletePartnerEventSource");

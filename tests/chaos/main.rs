@@ -82,8 +82,8 @@ fn kube_weather(seed: u64) -> KubeFaults {
     KubeFaults::seeded(seed)
         .status_writes(0.05, &[409, 429, 500], 0)
         .finalizer_patches(0.05, &[409, 429, 500], 0)
-        .watch_breaks(Duration::from_secs(15)..=Duration::from_secs(45))
-        .gone_on_resume(0.25)
+        .watch_breaks(Duration::from_secs(5)..=Duration::from_secs(20))
+        .gone_on_resume(0.5)
 }
 
 /// What one run (baseline or chaos) did.
@@ -93,7 +93,7 @@ struct Outcome {
     faults: u64,
     restarts: usize,
     seconds: f64,
-    logs: String,
+    violations: Vec<Violation>,
 }
 
 /// The control plane both runs share, and the operator's ServiceAccount.
@@ -215,8 +215,13 @@ impl World {
             kube_faults,
             proxy.as_ref().map(|p| p.stats())
         );
+        let violations = invariants::check(&record);
+        if !violations.is_empty() {
+            explain(&violations, &record, &replicas, &namespace);
+        }
         Outcome {
             record,
+            violations,
             operations,
             faults: injected.errors + injected.timeouts + injected.spikes + kube_faults,
             restarts: replicas.stopped
@@ -226,7 +231,6 @@ impl World {
                     0
                 },
             seconds: started.elapsed().as_secs_f64(),
-            logs: replicas.logs(30),
         }
     }
 
@@ -291,6 +295,42 @@ impl World {
     }
 }
 
+/// Prints what a reader needs to find the cause of each violation: the lives of the object
+/// it names, the emulator's changes of its source, and the operators' log lines about it.
+fn explain(violations: &[Violation], record: &Record, replicas: &Replicas, namespace: &str) {
+    let mut objects: Vec<String> = violations
+        .iter()
+        .filter_map(|v| object_named(&v.0))
+        .collect();
+    objects.sort();
+    objects.dedup();
+    for object in objects {
+        let source = format!("aws.partner/acme.com/{object}/orders");
+        eprintln!("chaos: {namespace}/{object}: lives:");
+        for life in record.lives.iter().filter(|l| l.source == source) {
+            eprintln!("chaos:   {life:?}");
+        }
+        eprintln!("chaos: {namespace}/{object}: changes of its source:");
+        for change in record.changes.iter().filter(|c| c.name == source) {
+            eprintln!("chaos:   {:?} at {:?}", change.kind, change.at);
+        }
+        eprintln!(
+            "chaos: {namespace}/{object}: operator log lines:\n{}",
+            replicas.lines_about(&object)
+        );
+    }
+}
+
+/// The object (`chaos-<n>`) a violation names, if any.
+fn object_named(text: &str) -> Option<String> {
+    let start = text.find("chaos-")?;
+    let digits: String = text[start + 6..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    (!digits.is_empty()).then(|| format!("chaos-{digits}"))
+}
+
 /// The operator's ServiceAccount. It acts through a token the control plane signed, so the
 /// restart also proves that the signing key and the token survive.
 const OPERATOR_ACCOUNT: &str = "\
@@ -335,7 +375,7 @@ async fn chaos() {
     let world = World::start().await;
 
     let baseline = world.run(&plan, &size, None).await;
-    let baseline_violations = invariants::check(&baseline.record);
+    let baseline_violations = baseline.violations.clone();
     eprintln!(
         "chaos: baseline: operations={} aws_calls={} violations={} seconds={:.0}",
         baseline.operations,
@@ -351,7 +391,7 @@ async fn chaos() {
         .into_iter()
         .map(|v| Violation(format!("baseline: {v}")))
         .collect();
-    violations.extend(invariants::check(&chaos.record));
+    violations.extend(chaos.violations.iter().cloned());
     let calls = chaos.record.calls;
     eprintln!(
         "chaos: run: operations={} aws_calls={} bound={} (2 × baseline {} + {} failed calls) seconds={:.0}",
@@ -366,10 +406,6 @@ async fn chaos() {
         eprintln!("chaos: violation: {v}");
     }
     if !violations.is_empty() {
-        eprintln!(
-            "chaos: operator logs (last lines):\n{}\n{}",
-            baseline.logs, chaos.logs
-        );
         eprintln!("chaos: repeat with `make chaos SEED={}`", size.seed);
     }
     let line = format!(

@@ -310,6 +310,8 @@ pub struct Fleet {
 pub struct Replicas {
     fleet: Fleet,
     running: Vec<(String, OperatorProcess)>,
+    /// Replicas that were stopped or exited: kept for their logs.
+    retired: Vec<(String, OperatorProcess)>,
     started: usize,
     /// Processes stopped on purpose.
     pub stopped: usize,
@@ -324,6 +326,7 @@ impl Replicas {
         let mut replicas = Replicas {
             fleet,
             running: Vec::new(),
+            retired: Vec::new(),
             started: 0,
             stopped: 0,
         };
@@ -367,6 +370,7 @@ impl Replicas {
             }
         }
         self.stopped += 1;
+        self.retired.push((identity, process));
         self.start_one();
     }
 
@@ -396,28 +400,29 @@ impl Replicas {
     /// Restarts replicas that died on their own (a lost Lease makes a replica exit so that a
     /// fresh standby takes its place), so that the fleet is whole for the quiet at the end.
     pub fn replace_exited(&mut self) {
-        let before = self.running.len();
-        self.running.retain_mut(|(identity, p)| match p.exited() {
-            Some(status) => {
-                eprintln!("chaos: {identity} exited on its own ({status})");
-                false
-            }
-            None => true,
-        });
-        for _ in self.running.len()..before {
+        let mut i = 0;
+        while i < self.running.len() {
+            let Some(status) = self.running[i].1.exited() else {
+                i += 1;
+                continue;
+            };
+            let (identity, process) = self.running.remove(i);
+            eprintln!("chaos: {identity} exited on its own ({status})");
+            self.retired.push((identity, process));
             self.start_one();
         }
     }
 
-    /// The last lines of every replica's log, for a failing run.
-    pub fn logs(&self, lines: usize) -> String {
-        self.running
+    /// Every replica's log lines about `object` (its reconcile span), for a failing run.
+    pub fn lines_about(&self, object: &str) -> String {
+        let needle = format!("\"object\":\"{object}\"");
+        self.retired
             .iter()
+            .chain(&self.running)
             .map(|(identity, p)| {
                 let log = p.log();
-                let all: Vec<&str> = log.lines().collect();
-                let tail = all[all.len().saturating_sub(lines)..].join("\n");
-                format!("--- {identity} ---\n{tail}")
+                let lines: Vec<&str> = log.lines().filter(|l| l.contains(&needle)).collect();
+                format!("--- {identity} ---\n{}", lines.join("\n"))
             })
             .collect::<Vec<_>>()
             .join("\n")

@@ -136,9 +136,22 @@ impl Scenario {
         what: &str,
         condition: impl Fn(&PartnerEventSource) -> bool,
     ) -> PartnerEventSource {
+        self.wait_within(TIMEOUT, namespace, name, what, condition)
+            .await
+    }
+
+    /// Like [`Scenario::wait`], allowing `timeout`.
+    pub async fn wait_within(
+        &self,
+        timeout: Duration,
+        namespace: &str,
+        name: &str,
+        what: &str,
+        condition: impl Fn(&PartnerEventSource) -> bool,
+    ) -> PartnerEventSource {
         let api = self.api_in(namespace);
         let waited = tokio::time::timeout(
-            TIMEOUT,
+            timeout,
             await_condition(api.clone(), name, move |o: Option<&PartnerEventSource>| {
                 o.is_some_and(&condition)
             }),
@@ -149,7 +162,7 @@ impl Scenario {
             other => {
                 let now = api.get_opt(name).await.ok().flatten();
                 panic!(
-                    "{namespace}/{name} did not become {what} within {TIMEOUT:?} ({other:?}); now: {}",
+                    "{namespace}/{name} did not become {what} within {timeout:?} ({other:?}); now: {}",
                     serde_json::to_string_pretty(&now).unwrap_or_default()
                 )
             }
@@ -193,6 +206,11 @@ impl Scenario {
 
     /// Waits until the object is gone from the API.
     pub async fn wait_gone(&self, namespace: &str, name: &str) {
+        self.wait_gone_within(TIMEOUT, namespace, name).await
+    }
+
+    /// Like [`Scenario::wait_gone`], allowing `timeout`.
+    pub async fn wait_gone_within(&self, timeout: Duration, namespace: &str, name: &str) {
         let api = self.api_in(namespace);
         let Some(uid) = api
             .get_opt(name)
@@ -203,14 +221,14 @@ impl Scenario {
             return;
         };
         let gone = tokio::time::timeout(
-            TIMEOUT,
+            timeout,
             await_condition(api.clone(), name, is_deleted(&uid)),
         )
         .await;
         if gone.is_err() {
             let now = api.get_opt(name).await.ok().flatten();
             panic!(
-                "{namespace}/{name} still exists after {TIMEOUT:?}: {}",
+                "{namespace}/{name} still exists after {timeout:?}: {}",
                 serde_json::to_string_pretty(&now).unwrap_or_default()
             );
         }
