@@ -2,7 +2,7 @@
 //! `apply` or `cleanup` against EventBridge, and writes the outcome back (status, Events,
 //! finalizer, requeue).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,9 @@ use crate::resource::{
 use crate::settings::Settings;
 use crate::status::{self, Access, Note, Observed, Outcome, Requeue};
 use crate::sync;
+
+/// How early a resync may come and still count as due.
+const RESYNC_SLACK: Duration = Duration::from_secs(1);
 
 /// The finalizer that keeps an object until its source is dealt with in AWS.
 pub const FINALIZER: &str = "eventbridgepartner.dev/finalizer";
@@ -61,9 +64,10 @@ pub struct Context {
     /// How many workers may wait on the AWS budget for new objects before further new objects
     /// are deferred (so that the others stay free to mark new objects at once).
     waiting_limit: usize,
-    /// UIDs of the settled objects this process has scheduled a resync for: the first pass
-    /// over each after a start (or a change of leader) spreads its check instead of making it.
-    scheduled: Mutex<HashSet<String>>,
+    /// When each object's next check in AWS is due, by UID. A resync pass before that makes no
+    /// call, whatever triggered it (a namespace or PartnerAccount recheck, a re-list); the first
+    /// pass over a settled object after a start or a change of leader sets it.
+    due: Mutex<HashMap<String, Instant>>,
 }
 
 impl Context {
@@ -88,7 +92,7 @@ impl Context {
             failures: FailureCounts::default(),
             creating: Mutex::new(HashMap::new()),
             waiting_limit: 2,
-            scheduled: Mutex::new(HashSet::new()),
+            due: Mutex::new(HashMap::new()),
         }
     }
 
@@ -104,13 +108,23 @@ impl Context {
         self.creating.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn scheduled(&self) -> MutexGuard<'_, HashSet<String>> {
-        self.scheduled.lock().unwrap_or_else(|p| p.into_inner())
+    fn due(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
+        self.due.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Whether this process has not passed over the object yet (and notes that it has).
-    fn first_resync(&self, uid: &str) -> bool {
-        self.scheduled().insert(uid.to_owned())
+    /// How long until a resync of the object is due; `None` when it is due now. The first time
+    /// this process asks about a settled object, its check is spread over the last nine tenths
+    /// of `interval`: the status says it was fine when the last process looked, and a restart
+    /// or a change of leader must not sweep AWS with every object at once.
+    fn resync_wait(&self, uid: &str, interval: Duration) -> Option<Duration> {
+        let now = Instant::now();
+        let due = *self
+            .due()
+            .entry(uid.to_owned())
+            .or_insert_with(|| now + interval.mul_f64(0.1 + 0.9 * rand::random::<f64>()));
+        // A requeue may fire a moment early; that is on time.
+        due.checked_duration_since(now)
+            .filter(|wait| *wait > RESYNC_SLACK)
     }
 
     /// The region a pass over `obj` uses: the spec's, its partner account's, the operator's.
@@ -319,13 +333,9 @@ async fn pass(
         }),
         ..ctx.settings.clone()
     };
-    if resync && ctx.first_resync(&uid) {
-        // The status says the object was settled when the last process looked. Spread the
-        // first checks after a start or a change of leader over one interval rather than
-        // sweeping AWS with every object at once: a restart then costs no extra calls.
-        let delay = settings.resync.mul_f64(0.1 + 0.9 * rand::random::<f64>());
-        debug!(after = ?delay, "first check since start spread over the resync interval");
-        return Ok(Action::requeue(delay));
+    if resync && let Some(wait) = ctx.resync_wait(&uid, settings.resync) {
+        debug!(after = ?wait, "next check in AWS not due yet");
+        return Ok(Action::requeue(wait));
     }
     if let Some(wait) = admit(obj, ctx, api, &observed, budget.as_deref(), deleting).await? {
         return Ok(Action::requeue(wait));
@@ -414,10 +424,14 @@ async fn finish(
     perform(obj, ctx, api, outcome).await?;
     let uid = obj.uid().unwrap_or_default();
     ctx.creating().remove(&uid);
-    // Its next resync is scheduled by this pass; a released object is gone.
+    // The next check is due when this pass asks to look again; a released object is gone.
+    let next = match outcome.requeue {
+        Requeue::After(after) => after,
+        Requeue::AwaitChange => ctx.settings.resync,
+    };
     match outcome.release {
-        true => ctx.scheduled().remove(&uid),
-        false => ctx.scheduled().insert(uid.clone()),
+        true => ctx.due().remove(&uid),
+        false => ctx.due().insert(uid.clone(), Instant::now() + next),
     };
     let failures = if outcome.release { 0 } else { outcome.failures };
     ctx.failures.set(&uid, failures);
@@ -472,7 +486,9 @@ async fn perform(
 }
 
 /// Writes the status subresource with a server-side apply patch under the operator's field
-/// manager.
+/// manager. The object's UID goes with it: the API server refuses the write if the name now
+/// belongs to another object (a pass from a stale cache), rather than give the new object a
+/// status it never earned.
 async fn write_status(
     obj: &PartnerEventSource,
     api: &Api<PartnerEventSource>,
@@ -481,6 +497,7 @@ async fn write_status(
     let patch = serde_json::json!({
         "apiVersion": PartnerEventSource::api_version(&()),
         "kind": PartnerEventSource::kind(&()),
+        "metadata": { "uid": obj.uid() },
         "status": status,
     });
     api.patch_status(

@@ -23,6 +23,9 @@ pub struct Life {
     pub deleted: Option<(SystemTime, DeletionPolicy)>,
     /// When the object was first seen gone (`None`: still there at the end).
     pub gone: Option<SystemTime>,
+    /// The operator took the object on: it was seen with the operator's finalizer. An object
+    /// deleted before that is released by Kubernetes alone and never acts on its source.
+    pub taken: bool,
 }
 
 impl Life {
@@ -148,8 +151,8 @@ fn objects_settled(record: &Record) -> Vec<Violation> {
     found
 }
 
-/// A source without a live object was left on purpose: the last object that held its name was
-/// deleted with `Retain`.
+/// A source without a live object was left on purpose: the last object of its name that the
+/// operator took on was deleted with `Retain`.
 fn no_orphan_sources(record: &Record) -> Vec<Violation> {
     let live: BTreeSet<&str> = record
         .objects
@@ -164,12 +167,12 @@ fn no_orphan_sources(record: &Record) -> Vec<Violation> {
         let last = record
             .lives
             .iter()
-            .filter(|l| l.source == source.name)
+            .filter(|l| l.source == source.name && l.taken)
             .max_by_key(|l| l.created);
         let retained = last.is_some_and(|l| matches!(l.deleted, Some((_, DeletionPolicy::Retain))));
         if !retained {
             found.push(Violation(format!(
-                "source {} exists without an object, and its last object was not deleted with Retain ({:?})",
+                "source {} exists without an object, and the last object the operator took on was not deleted with Retain ({:?})",
                 source.name,
                 last.and_then(|l| l.deleted)
             )));
@@ -271,6 +274,7 @@ mod tests {
             created: t(created),
             deleted: deleted.map(|(at, p)| (t(at), p)),
             gone: gone.map(t),
+            taken: true,
         }
     }
 
@@ -441,6 +445,12 @@ mod tests {
             vec![source()],
         );
         assert_eq!(check(&retained), []);
+        // A later object, deleted before the operator took it on, does not change that.
+        let mut untaken = life("b", 20, Some((20, DeletionPolicy::Delete)), Some(21));
+        untaken.taken = false;
+        let mut retained_then_untaken = retained.clone();
+        retained_then_untaken.lives.push(untaken);
+        assert_eq!(check(&retained_then_untaken), []);
 
         let mut stuck = object(Some("True"));
         stuck.metadata.deletion_timestamp = Some(Time(k8s_openapi::jiff::Timestamp::UNIX_EPOCH));

@@ -18,6 +18,7 @@ use kube::{Client, ResourceExt};
 use crate::invariants::Life;
 use crate::plan::{Op, Role, Signal, Step};
 use crate::support::operator::{Launch, OperatorProcess};
+use eventbridge_partner_operator::reconciler::FINALIZER;
 
 /// The customer account every source is offered to.
 pub const CUSTOMER: &str = "123456789012";
@@ -77,6 +78,8 @@ pub struct Book {
     lives: Mutex<Vec<Life>>,
     /// First moment each UID was seen gone.
     gone: Mutex<BTreeMap<String, SystemTime>>,
+    /// UIDs seen with the operator's finalizer.
+    taken: Mutex<BTreeSet<String>>,
 }
 
 impl Book {
@@ -100,12 +103,22 @@ impl Book {
             .or_insert_with(SystemTime::now);
     }
 
-    /// The lives, each with the first moment it was seen gone.
+    /// Notes what the watch shows of an object: whether the operator has taken it on.
+    fn seen(&self, obj: &PartnerEventSource) {
+        if obj.finalizers().iter().any(|f| f == FINALIZER) {
+            let uid = obj.uid().unwrap_or_default();
+            self.taken.lock().unwrap().insert(uid);
+        }
+    }
+
+    /// The lives, each with the first moment it was seen gone and whether it was taken on.
     pub fn lives(&self) -> Vec<Life> {
         let gone = self.gone.lock().unwrap();
+        let taken = self.taken.lock().unwrap();
         let mut lives = self.lives.lock().unwrap().clone();
         for life in &mut lives {
             life.gone = gone.get(&life.uid).copied();
+            life.taken = taken.contains(&life.uid);
         }
         lives
     }
@@ -132,17 +145,22 @@ pub async fn watch_lives(api: Api<PartnerEventSource>, book: Arc<Book>) {
         .boxed();
     while let Some(event) = events.next().await {
         match event {
-            Ok(watcher::Event::Delete(obj)) => book.gone(&obj.uid().unwrap_or_default()),
+            Ok(watcher::Event::Delete(obj)) => {
+                book.seen(&obj);
+                book.gone(&obj.uid().unwrap_or_default());
+            }
             Ok(watcher::Event::Init) => relisted.clear(),
             Ok(watcher::Event::InitApply(obj)) => {
+                book.seen(&obj);
                 relisted.insert(obj.uid().unwrap_or_default());
             }
+            Ok(watcher::Event::Apply(obj)) => book.seen(&obj),
             Ok(watcher::Event::InitDone) => {
                 for uid in book.alive().difference(&relisted) {
                     book.gone(uid);
                 }
             }
-            Ok(watcher::Event::Apply(_)) | Err(_) => {}
+            Err(_) => {}
         }
     }
 }
@@ -247,6 +265,7 @@ impl Chains {
             created,
             deleted: None,
             gone: None,
+            taken: false,
         });
         Some(uid)
     }
