@@ -21,6 +21,10 @@ pub enum Error {
     #[error("finalizer: {0}")]
     Finalizer(String),
 
+    /// A JSON patch could not be built from its operations.
+    #[error("building a JSON patch: {0}")]
+    Patch(#[from] serde_json::Error),
+
     /// Cleanup of a deleted object could not finish yet; the finalizer stays and the object is
     /// looked at again after the given delay. Not a fault of the operator: deletion in AWS is
     /// being retried, or is blocked until a person acts (the status says which).

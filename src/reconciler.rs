@@ -250,23 +250,44 @@ async fn release(
         debug!("the object is gone, or another object has its name: nothing left to settle");
         return Ok(Action::await_change());
     };
-    let Some(index) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
+    if !obj.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
-    };
+    }
     let action = pass(&obj, ctx, api, true).await?;
-    let patch: json_patch::Patch = serde_json::from_value(serde_json::json!([
-        { "op": "test", "path": "/metadata/uid", "value": obj.uid() },
-        { "op": "test", "path": format!("/metadata/finalizers/{index}"), "value": FINALIZER },
-        { "op": "remove", "path": format!("/metadata/finalizers/{index}") },
-    ]))
-    .map_err(|e| Error::Finalizer(format!("building the finalizer patch: {e}")))?;
-    api.patch(
-        &obj.name_any(),
-        &PatchParams::default(),
-        &Patch::<()>::Json(patch),
-    )
-    .await?;
+    remove_finalizer(api, &obj).await?;
     Ok(action)
+}
+
+/// Removes the operator's finalizer from `obj`, and only from it: the patch tests the object's
+/// UID and the finalizer at its index first, so the API server refuses it (422) when the name
+/// now belongs to another object or the finalizers moved. Nothing to do without the finalizer.
+pub async fn remove_finalizer(
+    api: &Api<PartnerEventSource>,
+    obj: &PartnerEventSource,
+) -> Result<(), Error> {
+    let Some(index) = obj.finalizers().iter().position(|f| f == FINALIZER) else {
+        return Ok(());
+    };
+    let patch = for_this_object(
+        obj,
+        serde_json::json!([
+            { "op": "test", "path": format!("/metadata/finalizers/{index}"), "value": FINALIZER },
+            { "op": "remove", "path": format!("/metadata/finalizers/{index}") },
+        ]),
+    )?;
+    api.patch(&obj.name_any(), &PatchParams::default(), &patch)
+        .await?;
+    Ok(())
+}
+
+/// A JSON patch of `ops` that the API server applies only to `obj` itself: its first operation
+/// tests the UID, so a new object that took the name refuses it (422).
+fn for_this_object(obj: &PartnerEventSource, ops: serde_json::Value) -> Result<Patch<()>, Error> {
+    let mut all =
+        vec![serde_json::json!({ "op": "test", "path": "/metadata/uid", "value": obj.uid() })];
+    all.extend(ops.as_array().into_iter().flatten().cloned());
+    let patch: json_patch::Patch = serde_json::from_value(serde_json::Value::Array(all))?;
+    Ok(Patch::Json(patch))
 }
 
 /// Waits until a cache has been filled once. A store's readiness future wakes only its latest
@@ -485,27 +506,25 @@ async fn perform(
     Ok(())
 }
 
-/// Writes the status subresource with a server-side apply patch under the operator's field
-/// manager. The object's UID goes with it: the API server refuses the write if the name now
-/// belongs to another object (a pass from a stale cache), rather than give the new object a
-/// status it never earned.
-async fn write_status(
+/// Writes the status subresource under the operator's field manager, as a JSON patch that
+/// first tests the object's UID: the API server refuses it (422) when the name now belongs to
+/// another object (a pass from a stale cache), rather than give the new object a status it
+/// never earned. (A server-side apply patch cannot carry that condition: the status strategy
+/// drops whatever it says of the metadata.)
+pub async fn write_status(
     obj: &PartnerEventSource,
     api: &Api<PartnerEventSource>,
     status: &PartnerEventSourceStatus,
 ) -> Result<(), Error> {
-    let patch = serde_json::json!({
-        "apiVersion": PartnerEventSource::api_version(&()),
-        "kind": PartnerEventSource::kind(&()),
-        "metadata": { "uid": obj.uid() },
-        "status": status,
-    });
-    api.patch_status(
-        &obj.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
+    let patch = for_this_object(
+        obj,
+        serde_json::json!([{ "op": "add", "path": "/status", "value": status }]),
+    )?;
+    let params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PatchParams::default()
+    };
+    api.patch_status(&obj.name_any(), &params, &patch).await?;
     Ok(())
 }
 

@@ -5,7 +5,9 @@ mod support;
 
 use std::time::Duration;
 
-use eventbridge_partner_operator::resource::DeletionPolicy;
+use eventbridge_partner_operator::error::Error;
+use eventbridge_partner_operator::reconciler::{FINALIZER, remove_finalizer, write_status};
+use eventbridge_partner_operator::resource::{DeletionPolicy, PartnerEventSourceStatus};
 use kube::ResourceExt;
 use support::repo::{read, sorted_files};
 use support::scenario::{CUSTOMER, Scenario, condition_is};
@@ -534,6 +536,62 @@ async fn a_restart_spreads_the_first_checks_of_ready_objects_instead_of_sweeping
         |o| o.status.as_ref().and_then(|st| st.observed_generation) == o.metadata.generation,
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_copy_can_neither_strip_the_finalizer_nor_write_the_status_of_the_next_object_of_its_name()
+ {
+    // No operator: the test plays a pass that still holds a copy of a former object.
+    let s = Scenario::start("stale").await;
+    let api = s.api();
+    let mut obj = s.object("orders", SOURCE, CUSTOMER);
+    obj.metadata.finalizers = Some(vec![FINALIZER.to_owned()]);
+    let former = s.create(&obj).await;
+    s.delete(&s.namespace, "orders").await;
+    let deleting = api.get("orders").await.expect("get the deleted object");
+    remove_finalizer(&api, &deleting)
+        .await
+        .expect("the object itself loses its finalizer");
+    s.wait_gone(&s.namespace, "orders").await;
+    let next = s.create(&obj).await;
+    assert_ne!(next.uid(), former.uid());
+
+    let refused = |what: &str, result: Result<(), Error>| match result {
+        Err(Error::Kube(kube::Error::Api(status))) => status.code,
+        other => panic!("expected the API server to refuse {what}, got {other:?}"),
+    };
+    assert_eq!(
+        refused(
+            "the finalizer removal",
+            remove_finalizer(&api, &former).await
+        ),
+        422
+    );
+    let status = PartnerEventSourceStatus {
+        arn: Some(format!("arn:aws:events:eu-west-1::event-source/{SOURCE}")),
+        ..PartnerEventSourceStatus::default()
+    };
+    assert_eq!(
+        refused(
+            "the status write",
+            write_status(&former, &api, &status).await
+        ),
+        422
+    );
+    let now = api.get("orders").await.expect("get the next object");
+    assert_eq!(now.finalizers(), [FINALIZER.to_owned()]);
+    assert_eq!(now.status, None);
+
+    // With its own copy, both go through.
+    write_status(&next, &api, &status)
+        .await
+        .expect("write its status");
+    remove_finalizer(&api, &next)
+        .await
+        .expect("remove its finalizer");
+    let now = api.get("orders").await.expect("get the next object");
+    assert!(now.finalizers().is_empty());
+    assert_eq!(now.status.and_then(|st| st.arn), status.arn);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
