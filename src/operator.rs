@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -110,31 +112,62 @@ async fn lead_then_run(
 
     info!(%identity, "leading");
     metrics.set_leader(true);
-    // Stops the controller on shutdown or when the lease is lost, whichever comes first.
+    // Stops the controller on shutdown; ends the process when the lease is lost.
     let stop = shutdown.child_token();
-    let watch_lease = tokio::spawn(stop_when_lost(leading, stop.clone()));
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &lease_namespace(args, &client));
+    let confirmed = confirm_lease(
+        leases,
+        args.lease_name.clone(),
+        identity.clone(),
+        args.lease_duration,
+    );
+    let watch_lease = tokio::spawn(exit_when_lost(leading, stop.clone(), confirmed));
     let result = run_controller(args, client, metrics.clone(), health, stop.clone()).await;
     stop.cancel();
     metrics.set_leader(false);
-    let lost = match watch_lease.await {
-        Ok((leading, lost)) => {
-            // Closing the channel makes the lease manager release the Lease.
-            drop(leading);
-            lost
-        }
-        Err(e) => {
-            warn!("lease watcher failed: {e}");
-            false
-        }
-    };
-    release(lease_task).await;
-    result?;
-    if lost {
-        error!("lost the leader lease; exiting so that a fresh standby takes its place");
-        return Err(Error::LeaseLost);
+    match watch_lease.await {
+        // Closing the channel makes the lease manager release the Lease.
+        Ok(leading) => drop(leading),
+        Err(e) => warn!("lease watcher failed: {e}"),
     }
-    Ok(())
+    release(lease_task).await;
+    result
 }
+
+/// Returns once this replica can no longer be sure it holds the Lease: the Lease names another
+/// holder, or its last renewal seen has run out (the API server may be unreachable). The lease
+/// manager alone keeps believing it leads until it reaches the API server again, while a
+/// standby takes over as soon as the Lease expires.
+async fn confirm_lease(leases: Api<Lease>, name: String, identity: String, duration: Duration) {
+    // Just acquired: valid for at most one duration from now until a renewal is seen.
+    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    let mut valid_until = Timestamp::now().as_millisecond() + millis(duration);
+    loop {
+        tokio::time::sleep(LEASE_CHECK).await;
+        match leases.get_opt(&name).await {
+            Ok(Some(lease)) => {
+                let spec = lease.spec.unwrap_or_default();
+                if spec.holder_identity.as_deref() != Some(identity.as_str()) {
+                    return;
+                }
+                let seconds = spec
+                    .lease_duration_seconds
+                    .map_or(millis(duration), |s| i64::from(s) * 1000);
+                if let Some(renewed) = spec.renew_time {
+                    valid_until = renewed.0.as_millisecond() + seconds;
+                }
+            }
+            Ok(None) => return,
+            Err(e) => tracing::debug!("cannot confirm the leader lease: {e}"),
+        }
+        if Timestamp::now().as_millisecond() >= valid_until {
+            return;
+        }
+    }
+}
+
+/// How often the leader confirms that it still holds the Lease.
+const LEASE_CHECK: Duration = Duration::from_secs(1);
 
 /// The Lease manager for this replica, in the pod's namespace unless told otherwise.
 async fn lease_manager(
@@ -142,12 +175,7 @@ async fn lease_manager(
     client: &Client,
     identity: &str,
 ) -> Result<kube_lease_manager::LeaseManager, Error> {
-    let namespace = match &args.lease_namespace {
-        Some(ns) => ns.clone(),
-        None => std::fs::read_to_string(NAMESPACE_FILE)
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|_| client.default_namespace().to_owned()),
-    };
+    let namespace = lease_namespace(args, client);
     let duration = args.lease_duration.as_secs().max(3);
     // Renew a third of the way before expiry, so two missed renewals still hold the lease.
     let grace = (duration / 3).max(1);
@@ -160,6 +188,16 @@ async fn lease_manager(
         .await?;
     info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");
     Ok(manager)
+}
+
+/// The Lease's namespace: the flag's, else the pod's, else the client's default.
+fn lease_namespace(args: &RunArgs, client: &Client) -> String {
+    match &args.lease_namespace {
+        Some(ns) => ns.clone(),
+        None => std::fs::read_to_string(NAMESPACE_FILE)
+            .map(|s| s.trim().to_owned())
+            .unwrap_or_else(|_| client.default_namespace().to_owned()),
+    }
 }
 
 /// Waits until this replica holds the Lease (true), or shutdown or a dead lease manager
@@ -179,23 +217,29 @@ async fn wait_to_lead(
     }
 }
 
-/// Cancels `stop` when the Lease is lost; hands the channel back with whether it was lost.
-async fn stop_when_lost(
+/// Waits for shutdown (`stop`) and hands the channel back. When the lease manager says the
+/// Lease is lost, or `confirmed` can no longer confirm it, the process exits at once: another
+/// replica may lead already, so not one more AWS call, not even to finish a pass in flight.
+/// A fresh process then starts as a standby.
+async fn exit_when_lost(
     mut leading: tokio::sync::watch::Receiver<bool>,
     stop: CancellationToken,
-) -> (tokio::sync::watch::Receiver<bool>, bool) {
-    let lost = loop {
+    confirmed: impl Future<Output = ()>,
+) -> tokio::sync::watch::Receiver<bool> {
+    tokio::pin!(confirmed);
+    loop {
         tokio::select! {
             changed = leading.changed() => {
                 if changed.is_err() || !*leading.borrow_and_update() {
-                    break true;
+                    break;
                 }
             }
-            _ = stop.cancelled() => break false,
+            _ = &mut confirmed => break,
+            _ = stop.cancelled() => return leading,
         }
-    };
-    stop.cancel();
-    (leading, lost)
+    }
+    error!("lost the leader lease; exiting at once so that a fresh standby takes its place");
+    std::process::exit(1);
 }
 
 async fn release(

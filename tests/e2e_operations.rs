@@ -7,10 +7,13 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
+use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::ResourceExt;
 use kube::api::Api;
+use support::controlplane::{ControlPlane, Stop};
 use support::operator::{Launch, OperatorProcess, PARTNER_SECRET_ACCESS_KEY};
+use support::repo::crd_paths;
 use support::scenario::{CUSTOMER, Scenario, TIMEOUT};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -444,5 +447,49 @@ async fn new_objects_become_ready_while_resyncs_outgrow_the_budget() {
     println!(
         "{settled} settled objects and {fresh} new ones: {listed} account listings, effective resync interval {}s",
         sample(&get(addr, "/metrics").await.1, interval)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_confirm_its_lease_exits_instead_of_running_on() {
+    // A control plane of its own, to take away from the leader.
+    let cp = ControlPlane::dedicated();
+    cp.install_crds(&crd_paths());
+    cp.ensure_namespace("lease-lost");
+    let emulator = Emulator::start(EmulatorConfig::default())
+        .await
+        .expect("start the emulator");
+    let mut leader = Launch::new(cp.kubeconfig(), &emulator.endpoint_url(), "lease-lost")
+        .arg("--leader-election", "true")
+        .arg("--lease-name", "lease-lost")
+        .arg("--lease-namespace", "lease-lost")
+        .arg("--lease-duration", "6s")
+        .start();
+    leader
+        .wait_for_log(TIMEOUT, "leading", |l| l["message"] == "leading")
+        .await;
+
+    // With the API server gone, the Lease cannot be renewed: once it has run out, a standby
+    // elsewhere may lead, so this replica must stop at once rather than reconcile on.
+    cp.stop(Stop::Graceful);
+    let deadline = Instant::now() + TIMEOUT;
+    let status = loop {
+        if let Some(status) = leader.exited() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the leader still runs {TIMEOUT:?} after the API server went away; log:\n{}",
+            leader.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(!status.success(), "{status}");
+    assert!(
+        leader
+            .log()
+            .contains("lost the leader lease; exiting at once"),
+        "{}",
+        leader.log()
     );
 }
