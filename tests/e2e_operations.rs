@@ -472,18 +472,9 @@ async fn a_leader_that_cannot_confirm_its_lease_exits_instead_of_running_on() {
     // With the API server gone, the Lease cannot be renewed: once it has run out, a standby
     // elsewhere may lead, so this replica must stop at once rather than reconcile on.
     cp.stop(Stop::Graceful);
-    let deadline = Instant::now() + TIMEOUT;
-    let status = loop {
-        if let Some(status) = leader.exited() {
-            break status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the leader still runs {TIMEOUT:?} after the API server went away; log:\n{}",
-            leader.log()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let status = leader
+        .wait_exited(TIMEOUT, "the API server went away")
+        .await;
     assert!(!status.success(), "{status}");
     assert!(
         leader

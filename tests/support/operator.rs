@@ -189,6 +189,23 @@ impl OperatorProcess {
             .and_then(|c| c.try_wait().ok().flatten())
     }
 
+    /// Waits until the process exits on its own and returns its status, or panics with the log
+    /// after `timeout`.
+    pub async fn wait_exited(&mut self, timeout: Duration, why: &str) -> ExitStatus {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(status) = self.exited() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the operator still runs {timeout:?} after {why}; log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Sends SIGKILL and reaps the process.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
