@@ -30,7 +30,7 @@ use std::time::Instant;
 use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
 use serde_json::{Value, json};
 
-use support::command::{run, run_with_input};
+use support::command::{output_with_input, run, run_with_input};
 use support::controlplane::ControlPlane;
 use support::operator::{
     Launch, OperatorProcess, PARTNER_ACCESS_KEY_ID, PARTNER_SECRET_ACCESS_KEY,
@@ -220,6 +220,31 @@ fn wait_established(cp: &ControlPlane, crds: &[String]) {
     run(&mut command);
 }
 
+/// Waits until the API server's admission can evaluate the grant policy. The policy's params
+/// are PartnerAccounts, whose CRD the same apply may have just created; until the API server
+/// has listed them, admission refuses every PartnerEventSource with "paramKind ... not yet
+/// synced" (the policy fails closed), so a write at that moment says nothing about upgrades.
+fn wait_admission_ready(cp: &ControlPlane, namespace: &str) {
+    let probe = object(namespace, "admission-probe", None).to_string();
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let out = output_with_input(
+            cp.kubectl()
+                .args(["apply", "--server-side", "--dry-run=server", "-f", "-"]),
+            &probe,
+        );
+        if out.status.success() {
+            return;
+        }
+        let text = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            text.contains("not yet synced") && Instant::now() < deadline,
+            "a server dry run of a PartnerEventSource was refused:\n{text}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+}
+
 fn crd_names(dir: &Path) -> Vec<String> {
     crds_in(dir)
         .iter()
@@ -387,6 +412,7 @@ fn assert_serves_working_tree_crds(cp: &ControlPlane, namespace: &str, step: &st
         .map(|c| c["metadata"]["name"].as_str().unwrap().to_owned())
         .collect();
     wait_established(cp, &names);
+    wait_admission_ready(cp, namespace);
     for crd in &working {
         let name = crd["metadata"]["name"].as_str().unwrap();
         let served = get_json(cp, &["crd", name]);
