@@ -220,12 +220,27 @@ fn wait_established(cp: &ControlPlane, crds: &[String]) {
     run(&mut command);
 }
 
-/// Waits until the API server's admission can evaluate the grant policy. The policy's params
-/// are PartnerAccounts, whose CRD the same apply may have just created; until the API server
-/// has listed them, admission refuses every PartnerEventSource with "paramKind ... not yet
-/// synced" (the policy fails closed), so a write at that moment says nothing about upgrades.
+/// Waits until the API server enforces the grant policy the install brought. The policy's
+/// params are PartnerAccounts, whose CRD the same install may have just created: until the
+/// API server has seen the policy and its binding, it admits everything, and then, until it
+/// has listed the PartnerAccounts, it refuses every PartnerEventSource ("paramKind ... not yet
+/// synced"; the policy fails closed). A write in either window says nothing about upgrades, so
+/// this waits for the policy's own refusal of an object outside a probe PartnerAccount's grant.
 fn wait_admission_ready(cp: &ControlPlane, namespace: &str) {
-    let probe = object(namespace, "admission-probe", None).to_string();
+    const ACCOUNT: &str = "upgrade-admission-probe";
+    let account = json!({
+        "apiVersion": "eventbridgepartner.dev/v1alpha1",
+        "kind": "PartnerAccount",
+        "metadata": {"name": ACCOUNT},
+        "spec": {"sourcePrefixes": ["aws.partner/admission-probe.example/"]},
+    });
+    run_with_input(
+        cp.kubectl().args(["apply", "--server-side", "-f", "-"]),
+        &account.to_string(),
+    );
+    let mut probe = object(namespace, "admission-probe", None);
+    probe["spec"]["partnerAccountRef"] = json!({"name": ACCOUNT});
+    let probe = probe.to_string();
     let deadline = Instant::now() + std::time::Duration::from_secs(60);
     loop {
         let out = output_with_input(
@@ -233,16 +248,22 @@ fn wait_admission_ready(cp: &ControlPlane, namespace: &str) {
                 .args(["apply", "--server-side", "--dry-run=server", "-f", "-"]),
             &probe,
         );
-        if out.status.success() {
-            return;
-        }
         let text = String::from_utf8_lossy(&out.stderr);
+        if text.contains(&format!(
+            "is outside PartnerAccount {ACCOUNT} sourcePrefixes"
+        )) {
+            break;
+        }
+        let settling = out.status.success()
+            || text.contains("not yet synced")
+            || text.contains("failed to find resource referenced by paramKind");
         assert!(
-            text.contains("not yet synced") && Instant::now() < deadline,
-            "a server dry run of a PartnerEventSource was refused:\n{text}"
+            settling && Instant::now() < deadline,
+            "the grant policy never refused an object outside {ACCOUNT}'s grant:\n{text}"
         );
         std::thread::sleep(std::time::Duration::from_millis(250));
     }
+    run(cp.kubectl().args(["delete", "partneraccount", ACCOUNT]));
 }
 
 fn crd_names(dir: &Path) -> Vec<String> {
@@ -504,9 +525,15 @@ async fn upgrade_from_0b73c28_with_kubectl_and_helm_keeps_every_object_and_sourc
             step_started.elapsed().as_secs_f64()
         );
 
-        // Back to a cluster without the CRD for the Helm path.
+        // Back to a cluster without the CRD for the Helm path, and without the grant policy
+        // deploy/operator.yaml installed, whose params would be gone with the CRDs.
         objects.delete(cp);
         operator.kill();
+        run(cp.kubectl().args([
+            "delete",
+            "validatingadmissionpolicybinding,validatingadmissionpolicy",
+            "eventbridge-partner-operator-grant",
+        ]));
         for crd in crd_names(&root().join(CHART).join("files/crds")) {
             run(cp
                 .kubectl()
