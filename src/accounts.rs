@@ -19,7 +19,9 @@ use tracing::{info, warn};
 
 use crate::error::Error;
 use crate::identity::{Identities, Identity};
-use crate::partner_account::{PartnerAccount, PartnerAccountStatus, Resolution, permits, resolve};
+use crate::partner_account::{
+    OwnIdentity, PartnerAccount, PartnerAccountStatus, Resolution, permits, resolve,
+};
 use crate::reconciler::FIELD_MANAGER;
 use crate::resource::PartnerEventSource;
 use crate::status::Access;
@@ -60,6 +62,8 @@ pub struct Accounts {
     pub identities: Identities,
     /// The operator's own identity.
     pub operator: Arc<Identity>,
+    /// When objects that name no PartnerAccount may use the operator's own identity.
+    own: OwnIdentity,
     states: Mutex<HashMap<String, IdentityState>>,
 }
 
@@ -70,12 +74,14 @@ impl Accounts {
         namespaces: Store<PartialObjectMeta<Namespace>>,
         identities: Identities,
         operator: Arc<Identity>,
+        own: OwnIdentity,
     ) -> Self {
         Accounts {
             store,
             namespaces,
             identities,
             operator,
+            own,
             states: Mutex::new(HashMap::new()),
         }
     }
@@ -107,6 +113,7 @@ impl Accounts {
                 .iter()
                 .map(String::as_str)
                 .zip(accounts.iter().map(|a| &a.spec)),
+            self.own,
         )
     }
 
@@ -139,6 +146,14 @@ impl Accounts {
                     names.join(", ")
                 );
                 return not_ready(message, None);
+            }
+            Resolution::Unnamed => {
+                let message = "no PartnerAccount is named and none is marked default, so no \
+                               identity is used: set spec.partnerAccountRef, or mark one \
+                               PartnerAccount default (spec.default: true); the operator's own \
+                               identity serves such objects only while no PartnerAccount exists, \
+                               or with --own-identity fallback";
+                return not_ready(message.to_owned(), None);
             }
             Resolution::Account(name) => name,
         };

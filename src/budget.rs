@@ -11,7 +11,8 @@
 //! - **A resync interval that stretches** when the objects outgrow that share: N objects each
 //!   checked every `resync` need `N / resync` calls/s; when that is more than the share, the
 //!   effective interval becomes `N / share`.
-//! - **AIMD on throttling.** A `ThrottlingException` halves the rate (never below a floor);
+//! - **AIMD on throttling.** A throttling answer (`crate::error::is_throttling`: `ThrottlingException`,
+//!   `TooManyRequestsException`, HTTP 429, ...) halves the rate (never below a floor);
 //!   every success adds back a small step, so several replicas, shards or scripts sharing one
 //!   account converge on their fair part of the quota instead of fighting for it.
 //!
@@ -120,22 +121,30 @@ impl Budget {
     }
 
     /// Waits for a token. Resync calls wait while any user call does.
+    ///
+    /// Cancellation-safe: a user call is counted as waiting by a guard, so a future dropped
+    /// while it waits (a shutdown, a timeout around it) takes its count with it instead of
+    /// leaving a phantom waiter that would hold back every resync from then on.
     pub async fn acquire(&self, priority: Priority) {
-        let mut counted = false;
+        let mut waiting = Waiting {
+            budget: self,
+            counted: false,
+        };
         loop {
             let wait = {
                 let mut b = self.bucket();
                 let others_first = priority == Priority::Resync && b.users_waiting > 0;
                 if b.tokens >= 1.0 && !others_first {
                     b.tokens -= 1.0;
-                    if counted {
+                    if waiting.counted {
                         b.users_waiting -= 1;
+                        waiting.counted = false;
                     }
                     return;
                 }
-                if priority == Priority::User && !counted {
+                if priority == Priority::User && !waiting.counted {
                     b.users_waiting += 1;
-                    counted = true;
+                    waiting.counted = true;
                 }
                 // Until the next token; a resync behind user calls looks again half a token
                 // later.
@@ -194,6 +203,21 @@ impl Budget {
         let share = self.settings.rate * self.settings.resync_share;
         let needed = Duration::from_secs_f64(b.population as f64 / share);
         base.max(needed)
+    }
+}
+
+/// A user call counted among the waiters of a budget; uncounts it when dropped before its
+/// token came.
+struct Waiting<'a> {
+    budget: &'a Budget,
+    counted: bool,
+}
+
+impl Drop for Waiting<'_> {
+    fn drop(&mut self) {
+        if self.counted {
+            self.budget.bucket().users_waiting -= 1;
+        }
     }
 }
 
@@ -327,6 +351,21 @@ mod tests {
         users.await.unwrap();
         resync.await.unwrap();
         assert_eq!(*order.lock().unwrap(), ["user", "user", "user", "resync"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_user_call_dropped_while_waiting_does_not_hold_back_resyncs() {
+        let budget = Budget::new(settings(10.0, 1, 1.0));
+        budget.acquire(Priority::User).await;
+        // A user call that gives up (a timeout around it) while it waits for the next token.
+        let gave_up =
+            tokio::time::timeout(Duration::from_millis(10), budget.acquire(Priority::User)).await;
+        assert!(gave_up.is_err(), "the bucket was empty: the call had to wait");
+        assert_eq!(budget.users_waiting(), 0, "no phantom waiter is left");
+        // A resync gets the next token once it comes.
+        tokio::time::timeout(Duration::from_secs(1), budget.acquire(Priority::Resync))
+            .await
+            .expect("a resync is not held back by a call that is gone");
     }
 
     #[tokio::test(start_paused = true)]

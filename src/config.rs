@@ -7,6 +7,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::budget::BudgetSettings;
 use crate::import::ImportArgs;
+use crate::partner_account::OwnIdentity;
 use crate::resource::DeletionPolicy;
 use crate::settings::Settings;
 
@@ -183,6 +184,34 @@ pub struct RunArgs {
     /// This replica's identity in the Lease; defaults to the host name.
     #[arg(long, env = "POD_NAME", global = true)]
     pub identity: Option<String>,
+
+    /// When an object that names no PartnerAccount (and finds none marked default) may be
+    /// created with the operator's own AWS identity: `no-accounts` only while no PartnerAccount
+    /// exists (in this operator's shard), so that grants cannot be bypassed once there are any;
+    /// `fallback` always, outside every grant.
+    #[arg(
+        long,
+        env = "OWN_IDENTITY",
+        value_enum,
+        default_value = "no-accounts",
+        global = true
+    )]
+    pub own_identity: OwnIdentity,
+
+    /// How long start-up waits for a CustomResourceDefinition or a permission that is missing
+    /// (one being installed at the same moment) before the process exits non-zero, naming it.
+    #[arg(long, env = "PREFLIGHT_TIMEOUT", default_value = "30s", value_parser = duration, global = true)]
+    pub preflight_timeout: Duration,
+
+    /// The name the operator's ClusterRoles and Roles were installed under (the chart sets its
+    /// release's full name), so that a missing permission is named with the role that grants it.
+    #[arg(
+        long,
+        env = "RBAC_NAME",
+        default_value = "eventbridge-partner-operator",
+        global = true
+    )]
+    pub rbac_name: String,
 
     /// Longest time to wait for in-flight reconciles on shutdown.
     #[arg(long, env = "SHUTDOWN_TIMEOUT", default_value = "20s", value_parser = duration, global = true)]

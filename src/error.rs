@@ -38,6 +38,11 @@ pub enum Error {
     #[error("configuration: {0}")]
     Config(String),
 
+    /// A start-up check found something a person must fix (a CRD or a permission missing);
+    /// the message names each, with its fix.
+    #[error("start-up checks failed: {0}")]
+    Preflight(String),
+
     /// The controller's cache stopped before it synced.
     #[error("cache: {0}")]
     Cache(String),
@@ -109,6 +114,9 @@ pub struct AwsError {
     pub message: String,
     /// AWS's request id, when AWS answered.
     pub request_id: Option<String>,
+    /// AWS said the account is over its request rate ([`is_throttling`]): the budget slows
+    /// down. Decided with the class, from the same code and HTTP status.
+    pub throttling: bool,
 }
 
 impl fmt::Display for AwsError {
@@ -182,6 +190,27 @@ const INVALID_REQUEST_CODES: &[&str] = &[
     "SerializationException",
 ];
 
+/// Error codes with which AWS says the caller exceeds its request rate (as opposed to a quota
+/// on resources, such as `LimitExceededException`). Each is also in [`RETRYABLE_CODES`].
+const THROTTLING_CODES: &[&str] = &[
+    "ThrottlingException",
+    "Throttling",
+    "ThrottledException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "RequestThrottled",
+    "RequestThrottledException",
+    "SlowDown",
+    "EC2ThrottledException",
+];
+
+/// Whether an AWS error says the caller is over its request rate: a throttling code, or an
+/// unknown code with HTTP 429. The budget's AIMD slows down on exactly these.
+pub fn is_throttling(code: &str, http_status: Option<u16>) -> bool {
+    THROTTLING_CODES.contains(&code)
+        || (http_status == Some(429) && classify(code, http_status) == AwsErrorClass::Retryable)
+}
+
 /// Classifies an AWS error by its code and, for codes the operator does not know, by the HTTP
 /// status: 5xx and 429 are transient, everything else needs a person.
 pub fn classify(code: &str, http_status: Option<u16>) -> AwsErrorClass {
@@ -237,6 +266,7 @@ impl AwsError {
         E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
     {
         let request_id = err.request_id().map(str::to_owned);
+        let mut throttling = false;
         let (class, code, message) = match &err {
             SdkError::ServiceError(ctx) => {
                 let status = ctx.raw().status().as_u16();
@@ -249,6 +279,7 @@ impl AwsError {
                     .unwrap_or("UnknownError")
                     .to_owned();
                 let message = ctx.err().message().unwrap_or_default().to_owned();
+                throttling = is_throttling(&code, Some(status));
                 (classify(&code, Some(status)), code, message)
             }
             SdkError::TimeoutError(_) => (AwsErrorClass::Retryable, "Timeout".into(), chain(&err)),
@@ -260,6 +291,7 @@ impl AwsError {
                 // AWS answered something the SDK could not parse: a proxy error page or a
                 // truncated body. Judge it by the status code like an unknown error code.
                 let status = ctx.raw().status().as_u16();
+                throttling = is_throttling("", Some(status));
                 (
                     classify("", Some(status)),
                     format!("HTTP{status}"),
@@ -282,6 +314,7 @@ impl AwsError {
             code,
             message,
             request_id,
+            throttling,
         }
     }
 }
@@ -392,12 +425,31 @@ mod tests {
     }
 
     #[test]
+    fn every_throttling_code_is_retryable_and_throttling() {
+        for code in THROTTLING_CODES {
+            assert_eq!(classify(code, Some(400)), AwsErrorClass::Retryable, "{code}");
+            assert!(is_throttling(code, Some(400)), "{code}");
+        }
+        assert!(is_throttling("SomethingNew", Some(429)));
+        for (code, status) in [
+            ("LimitExceededException", 400),
+            ("ConcurrentModificationException", 400),
+            ("InternalException", 500),
+            ("SomethingNew", 503),
+            ("AccessDeniedException", 429),
+        ] {
+            assert!(!is_throttling(code, Some(status)), "{code} {status}");
+        }
+    }
+
+    #[test]
     fn display_carries_code_message_and_request_id() {
         let e = AwsError {
             class: AwsErrorClass::Retryable,
             code: "ThrottlingException".into(),
             message: "Rate exceeded".into(),
             request_id: Some("req-1".into()),
+            throttling: true,
         };
         assert_eq!(
             e.to_string(),

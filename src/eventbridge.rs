@@ -84,7 +84,7 @@ impl EventBridge {
         let result = call.await;
         match &result {
             Ok(_) => budget.succeeded(),
-            Err(e) if e.code == "ThrottlingException" => budget.throttled(),
+            Err(e) if e.throttling => budget.throttled(),
             Err(_) => {}
         }
         let outcome = match &result {
@@ -239,6 +239,7 @@ fn missing(operation: &str, member: &str) -> AwsError {
         code: "IncompleteResponse".into(),
         message: format!("{operation} answered without {member}"),
         request_id: None,
+        throttling: false,
     }
 }
 
@@ -559,5 +560,41 @@ mod tests {
             1000.0,
             "other regions untouched"
         );
+    }
+
+    #[tokio::test]
+    async fn every_throttling_answer_slows_the_budget() {
+        for (status, code) in [
+            (400, "ThrottlingException"),
+            (400, "Throttling"),
+            (400, "TooManyRequestsException"),
+            (400, "RequestLimitExceeded"),
+            (400, "ThrottledException"),
+            (400, "SlowDown"),
+            (429, "SomethingNewFromAws"),
+        ] {
+            let throttled = mock!(SdkClient::create_partner_event_source)
+                .then_http_response(move || wire_error(status, code));
+            let eb = eventbridge(&[&throttled]);
+            let _ = eb.create("eu-west-1", NAME, ACCOUNT).await;
+            let me = eb.operator();
+            assert_eq!(eb.budget(&me, "eu-west-1").rate(), 500.0, "{status} {code}");
+        }
+    }
+
+    #[tokio::test]
+    async fn other_retryable_answers_leave_the_rate_alone() {
+        for (status, code) in [
+            (400, "LimitExceededException"),
+            (400, "ConcurrentModificationException"),
+            (500, "InternalException"),
+        ] {
+            let failed = mock!(SdkClient::create_partner_event_source)
+                .then_http_response(move || wire_error(status, code));
+            let eb = eventbridge(&[&failed]);
+            let _ = eb.create("eu-west-1", NAME, ACCOUNT).await;
+            let me = eb.operator();
+            assert_eq!(eb.budget(&me, "eu-west-1").rate(), 1000.0, "{status} {code}");
+        }
     }
 }

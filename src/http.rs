@@ -1,8 +1,8 @@
 //! The HTTP endpoints: `/metrics` (Prometheus), `/healthz` (the process is alive) and
-//! `/readyz` (the replica is doing its job: standing by, or leading with synced caches).
+//! `/readyz` (the replica is doing its job: a standby that passed the start-up checks, or a
+//! leader whose every cache has synced and whose watches work).
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
@@ -17,6 +17,21 @@ use tokio_util::sync::CancellationToken;
 use crate::metrics::{Metrics, ObjectCounts};
 use crate::reconciler::object_counts;
 use crate::resource::PartnerEventSource;
+use crate::watches::Watches;
+
+/// Where the replica is in its life, as `/readyz` reports it.
+#[derive(Clone, Default)]
+pub enum Phase {
+    /// Running the start-up checks, or stopping: not ready.
+    #[default]
+    Starting,
+    /// Passed the start-up checks and waits to lead: ready, its job is to wait.
+    Standby,
+    /// Leading: ready once every watch a pass waits on has synced and none is failing.
+    Leading(Arc<Watches>),
+    /// Shutting down: not ready.
+    Stopping,
+}
 
 /// What the endpoints report on, shared with the rest of the process.
 #[derive(Clone)]
@@ -25,8 +40,8 @@ pub struct Health {
     pub metrics: Arc<Metrics>,
     /// The controller's cache, once this replica leads.
     pub store: Arc<RwLock<Option<Store<PartnerEventSource>>>>,
-    /// Whether `/readyz` answers 200.
-    pub ready: Arc<AtomicBool>,
+    /// What `/readyz` answers from.
+    pub phase: Arc<RwLock<Phase>>,
 }
 
 impl Health {
@@ -35,13 +50,24 @@ impl Health {
         Health {
             metrics,
             store: Arc::new(RwLock::new(None)),
-            ready: Arc::new(AtomicBool::new(false)),
+            phase: Arc::new(RwLock::new(Phase::Starting)),
         }
     }
 
-    /// Marks the replica ready or not.
-    pub fn set_ready(&self, ready: bool) {
-        self.ready.store(ready, Ordering::SeqCst);
+    /// Moves the replica to `phase`.
+    pub fn set_phase(&self, phase: Phase) {
+        // Only ever replaced whole; a poisoned lock still holds a usable value.
+        *self.phase.write().unwrap_or_else(|p| p.into_inner()) = phase;
+    }
+
+    /// `Ok` when the replica is ready, else why not.
+    pub fn readiness(&self) -> Result<(), String> {
+        match &*self.phase.read().unwrap_or_else(|p| p.into_inner()) {
+            Phase::Starting => Err("running the start-up checks".into()),
+            Phase::Standby => Ok(()),
+            Phase::Leading(watches) => watches.readiness(),
+            Phase::Stopping => Err("shutting down".into()),
+        }
     }
 
     /// Publishes (or withdraws) the controller's cache for the object gauges.
@@ -76,10 +102,9 @@ async fn healthz() -> &'static str {
 }
 
 async fn readyz(State(health): State<Health>) -> impl IntoResponse {
-    if health.ready.load(Ordering::SeqCst) {
-        (StatusCode::OK, "ready")
-    } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    match health.readiness() {
+        Ok(()) => (StatusCode::OK, "ready".to_owned()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, format!("not ready: {why}")),
     }
 }
 

@@ -12,6 +12,8 @@
 //!   measured.
 //! - [`error`]: the one error type and the classification of AWS errors.
 //! - [`operator`]: the `run` command: leader election, controller, shutdown.
+//! - [`preflight`], [`watches`]: the start-up checks (every resource served and permitted, or
+//!   a non-zero exit naming the fix) and the health of the watches `/readyz` answers from.
 //! - [`import`]: the `import` command: manifests for a partner's existing sources.
 //! - [`config`], [`settings`], [`http`], [`metrics`], [`telemetry`]: flags, the settings a
 //!   pass uses, endpoints, metrics, logs.
@@ -30,6 +32,7 @@ pub mod operator;
 pub mod ownership;
 pub mod partner_account;
 pub mod partner_api;
+pub mod preflight;
 pub mod reason;
 pub mod reconciler;
 pub mod resource;
@@ -37,6 +40,7 @@ pub mod settings;
 pub mod status;
 pub mod sync;
 pub mod telemetry;
+pub mod watches;
 
 use kube::CustomResourceExt;
 

@@ -41,6 +41,11 @@ struct ReadyLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ResourceLabels {
+    resource: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -117,6 +122,7 @@ pub struct Metrics {
     objects_ready: Family<ReadyLabels, Gauge>,
     objects_state: Family<StateLabels, Gauge>,
     leader: Gauge,
+    watch_healthy: Family<ResourceLabels, Gauge>,
     resync_interval: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     budget_rate: Family<BudgetLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     resyncs_deferred: Counter,
@@ -180,6 +186,13 @@ impl Metrics {
                 "1 while this process holds the leader lease and reconciles, else 0",
                 Gauge::default(),
             ),
+            watch_healthy: add(
+                &mut r,
+                "watch_healthy",
+                "1 while the leader's watch of a resource has synced and is not failing for \
+                 longer than its grace period, else 0 (the watch is retried; /readyz answers 503)",
+                Family::default(),
+            ),
             resync_interval,
             budget_rate,
             resyncs_deferred,
@@ -233,6 +246,15 @@ impl Metrics {
     /// Records whether this process leads.
     pub fn set_leader(&self, leading: bool) {
         self.leader.set(i64::from(leading));
+    }
+
+    /// Records whether the watch of `resource` is healthy.
+    pub fn set_watch_healthy(&self, resource: &str, healthy: bool) {
+        self.watch_healthy
+            .get_or_create(&ResourceLabels {
+                resource: resource.to_owned(),
+            })
+            .set(i64::from(healthy));
     }
 
     /// Renders the registry in the Prometheus text format, with the object gauges set from

@@ -28,13 +28,15 @@ use crate::budget::{BudgetKey, Budgets};
 use crate::config::RunArgs;
 use crate::error::Error;
 use crate::eventbridge::EventBridge;
-use crate::http::{self, Health};
+use crate::http::{self, Health, Phase};
 use crate::identity::{Identities, Identity, load_sdk_config};
 use crate::metrics::Metrics;
 use crate::partner_account::PartnerAccount;
+use crate::preflight::{self, Rbac, Resource};
 use crate::reconciler::{self, Context};
 use crate::resource::PartnerEventSource;
 use crate::settings::Settings;
+use crate::watches::{self, Watches};
 
 /// Where Kubernetes mounts the pod's namespace.
 const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -53,14 +55,19 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
     info!(%addr, "serving /metrics, /healthz and /readyz");
     let server = tokio::spawn(serve);
 
-    let result = if args.leader_election {
-        lead_then_run(&args, client, metrics, &health, &shutdown).await
-    } else {
-        metrics.set_leader(true);
-        run_controller(&args, client, metrics, &health, shutdown.clone()).await
+    let result = match preflight_or_shutdown(&args, &client, &shutdown).await {
+        Err(e) => Err(e),
+        Ok(()) if shutdown.is_cancelled() => Ok(()),
+        Ok(()) if args.leader_election => {
+            lead_then_run(&args, client, metrics, &health, &shutdown).await
+        }
+        Ok(()) => {
+            metrics.set_leader(true);
+            run_controller(&args, client, metrics, &health, shutdown.clone()).await
+        }
     };
 
-    health.set_ready(false);
+    health.set_phase(Phase::Stopping);
     shutdown.cancel();
     match server.await {
         Ok(Err(e)) => warn!("HTTP server stopped with an error: {e}"),
@@ -68,6 +75,36 @@ pub async fn run(args: RunArgs) -> Result<(), Error> {
         Ok(Ok(())) => {}
     }
     result
+}
+
+/// Where the operator's permissions come from, for the messages that name a missing one.
+fn rbac(args: &RunArgs, client: &Client) -> Rbac {
+    Rbac {
+        name: args.rbac_name.clone(),
+        namespace: args.namespace.clone().filter(|ns| !ns.is_empty()),
+        lease_namespace: args
+            .leader_election
+            .then(|| lease_namespace(args, client)),
+    }
+}
+
+/// The start-up checks, unless a signal ends the process first.
+async fn preflight_or_shutdown(
+    args: &RunArgs,
+    client: &Client,
+    shutdown: &CancellationToken,
+) -> Result<(), Error> {
+    let rbac = rbac(args, client);
+    let checks = preflight::run(
+        client,
+        &rbac,
+        &args.lease_name,
+        args.preflight_timeout,
+    );
+    tokio::select! {
+        result = checks => result,
+        _ = shutdown.cancelled() => Ok(()),
+    }
 }
 
 async fn cancel_on_signal(token: CancellationToken) {
@@ -97,8 +134,8 @@ async fn lead_then_run(
     let identity = args.identity.clone().unwrap_or_else(default_identity);
     let manager = lease_manager(args, &client, &identity).await?;
     let (mut leading, lease_task) = manager.watch().await;
-    // A standby is healthy and ready: it is doing its job, which is to wait.
-    health.set_ready(true);
+    // A standby that passed the start-up checks is ready: its job is to wait.
+    health.set_phase(Phase::Standby);
 
     if !wait_to_lead(&mut leading, shutdown).await {
         drop(leading);
@@ -289,16 +326,21 @@ async fn run_controller(
     let (identities, settings) = aws_side(args).await;
     let operator = identities.operator().await;
     let eventbridge = EventBridge::new(operator, budgets.clone(), metrics.clone());
+    let watches = Arc::new(Watches::new(rbac(args, &client)));
+    health.set_phase(Phase::Leading(watches.clone()));
     let (store, writer) = reflector::store();
-    let objects = watched_objects(args, &client, writer);
+    let objects = watched_objects(args, &client, writer, watches.clone());
     let (recheck, rechecks) = mpsc::unbounded_channel();
     let (accounts, account_objects) = partner_accounts(
         &client,
-        args.selector.as_deref(),
-        identities,
-        eventbridge.operator(),
+        args,
+        Operator {
+            identities,
+            own: eventbridge.operator(),
+        },
         &store,
         recheck.clone(),
+        watches.clone(),
     );
     let controller = Controller::for_stream(objects, store.clone())
         .with_config(controller::Config::default().concurrency(args.concurrency))
@@ -322,13 +364,13 @@ async fn run_controller(
     )
     .with_workers(args.concurrency);
     let ctx = Arc::new(ctx);
-    let ready_task = tokio::spawn(ready_once_synced(health.clone(), store));
+    let report_task = tokio::spawn(watches::report_until_aborted(watches, ctx.metrics.clone()));
     let budget_task = tokio::spawn(watch_budgets(ctx.clone(), budgets));
 
     let accounts = Controller::for_stream(account_objects, account_ctx.accounts.store.clone());
     let timeout = args.shutdown_timeout;
     run_both(controller, ctx, accounts, account_ctx, &stop, timeout).await;
-    ready_task.abort();
+    report_task.abort();
     budget_task.abort();
     health.set_store(None);
     Ok(())
@@ -399,16 +441,22 @@ fn receiver_stream<T>(mut rx: mpsc::UnboundedReceiver<T>) -> impl futures::Strea
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
+/// The operator's own AWS side, for the PartnerAccounts: the identities it makes, its own.
+struct Operator {
+    identities: Identities,
+    own: Arc<Identity>,
+}
+
 /// The PartnerAccount side: a cache of every PartnerAccount (that the shard's selector selects) (and the stream its controller
 /// runs on), a cache of namespace labels for the grants' selectors, and a task that asks for a
 /// pass over the objects of a namespace whose labels changed.
 fn partner_accounts(
     client: &Client,
-    selector: Option<&str>,
-    identities: Identities,
-    operator: Arc<Identity>,
+    args: &RunArgs,
+    operator: Operator,
     sources: &reflector::Store<PartnerEventSource>,
     recheck: mpsc::UnboundedSender<ObjectRef<PartnerEventSource>>,
+    watches: Arc<Watches>,
 ) -> (
     Arc<Accounts>,
     impl futures::Stream<Item = Result<PartnerAccount, watcher::Error>> + Send + 'static,
@@ -416,12 +464,14 @@ fn partner_accounts(
     let (account_store, account_writer) = reflector::store();
     // A shard (--selector) sees only the PartnerAccounts its label selects, like its objects.
     let mut config = watcher::Config::default();
-    if let Some(selector) = selector.filter(|s| !s.is_empty()) {
+    if let Some(selector) = args.selector.as_deref().filter(|s| !s.is_empty()) {
         config = config.labels(selector);
     }
+    let seen = watches.clone();
     let account_objects = watcher(Api::<PartnerAccount>::all(client.clone()), config)
         .default_backoff()
         .reflect(account_writer)
+        .inspect(move |item| seen.observe(Resource::PartnerAccounts, item))
         .applied_objects()
         .predicate_filter(predicates::generation, Default::default());
     let (namespace_store, namespace_writer) = reflector::store();
@@ -431,6 +481,7 @@ fn partner_accounts(
     )
     .default_backoff()
     .reflect(namespace_writer)
+    .inspect(move |item| watches.observe(Resource::Namespaces, item))
     .applied_objects()
     .predicate_filter(predicates::labels, Default::default());
     let sources = sources.clone();
@@ -446,7 +497,13 @@ fn partner_accounts(
         }
         async {}
     }));
-    let accounts = Accounts::new(account_store, namespace_store, identities, operator);
+    let accounts = Accounts::new(
+        account_store,
+        namespace_store,
+        operator.identities,
+        operator.own,
+        args.own_identity,
+    );
     (Arc::new(accounts), account_objects)
 }
 
@@ -460,6 +517,7 @@ fn watched_objects(
     args: &RunArgs,
     client: &Client,
     writer: reflector::store::Writer<PartnerEventSource>,
+    watches: Arc<Watches>,
 ) -> impl futures::Stream<Item = Result<PartnerEventSource, watcher::Error>> + Send + 'static {
     let api: Api<PartnerEventSource> = match &args.namespace {
         Some(ns) if !ns.is_empty() => Api::namespaced(client.clone(), ns),
@@ -473,6 +531,7 @@ fn watched_objects(
         .default_backoff()
         .modify(forget_unread_fields)
         .reflect(writer)
+        .inspect(move |item| watches.observe(Resource::PartnerEventSources, item))
         .applied_objects()
         .predicate_filter(
             predicates::generation
@@ -488,19 +547,6 @@ fn forget_unread_fields(obj: &mut PartnerEventSource) {
     obj.metadata.managed_fields = None;
     if let Some(annotations) = obj.metadata.annotations.as_mut() {
         annotations.remove("kubectl.kubernetes.io/last-applied-configuration");
-    }
-}
-
-/// Ready once the cache holds every object. The store's readiness future wakes only its latest
-/// waiter, and the controller waits on it too, so look again every half second rather than
-/// rely on a wake-up.
-async fn ready_once_synced(health: Health, store: reflector::Store<PartnerEventSource>) {
-    loop {
-        match tokio::time::timeout(Duration::from_millis(500), store.wait_until_ready()).await {
-            Ok(Ok(())) => break health.set_ready(true),
-            Ok(Err(_)) => break,
-            Err(_) => continue,
-        }
     }
 }
 

@@ -113,15 +113,32 @@ pub enum Resolution {
     Missing(String),
     /// No reference, and more than one partner account says it is the default.
     AmbiguousDefault(Vec<String>),
+    /// No reference and no default, while partner accounts exist: the operator's own identity
+    /// stands in only with `--own-identity fallback`, so the object acts with none.
+    Unnamed,
+}
+
+/// When an object that names no PartnerAccount, and finds no default one, may act with the
+/// operator's own identity (`--own-identity`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum OwnIdentity {
+    /// Only while no PartnerAccount exists (in the operator's shard): a single-account
+    /// install works without any, and once grants exist nothing bypasses them.
+    #[default]
+    NoAccounts,
+    /// Always: such objects are created with the operator's own credentials, outside every
+    /// grant (the behaviour before PartnerAccounts refused it).
+    Fallback,
 }
 
 /// The identity an object acts with: the one recorded at its first pass (kept, so that marking
 /// another default later moves no object), else its reference, else the single default, else
-/// the operator's own.
+/// the operator's own when `own` allows it.
 pub fn resolve<'a>(
     recorded: Option<&str>,
     reference: Option<&str>,
     accounts: impl IntoIterator<Item = (&'a str, &'a PartnerAccountSpec)>,
+    own: OwnIdentity,
 ) -> Resolution {
     let accounts: Vec<_> = accounts.into_iter().collect();
     let wanted = match (recorded, reference) {
@@ -142,7 +159,8 @@ pub fn resolve<'a>(
         .collect();
     defaults.sort();
     match defaults.len() {
-        0 => Resolution::Operator,
+        0 if accounts.is_empty() || own == OwnIdentity::Fallback => Resolution::Operator,
+        0 => Resolution::Unnamed,
         1 => Resolution::Account(defaults.remove(0)),
         _ => Resolution::AmbiguousDefault(defaults),
     }
@@ -255,23 +273,48 @@ mod tests {
         };
         let test = grant(&["aws.partner/acme.com.test/"]);
         let all = [("prod", &prod), ("test", &test)];
-        assert_eq!(resolve(None, None, all), Resolution::Account("prod".into()));
+        assert_eq!(resolve(None, None, all, OwnIdentity::NoAccounts), Resolution::Account("prod".into()));
         assert_eq!(
-            resolve(None, Some("test"), all),
+            resolve(None, Some("test"), all, OwnIdentity::NoAccounts),
             Resolution::Account("test".into())
         );
         assert_eq!(
-            resolve(None, Some("gone"), all),
+            resolve(None, Some("gone"), all, OwnIdentity::NoAccounts),
             Resolution::Missing("gone".into())
         );
         // Recorded at the first pass and kept: a later default moves nothing.
-        assert_eq!(resolve(Some(""), None, all), Resolution::Operator);
+        assert_eq!(resolve(Some(""), None, all, OwnIdentity::NoAccounts), Resolution::Operator);
         assert_eq!(
-            resolve(Some("test"), None, all),
+            resolve(Some("test"), None, all, OwnIdentity::NoAccounts),
             Resolution::Account("test".into())
         );
-        assert_eq!(resolve(None, None, [("test", &test)]), Resolution::Operator);
-        assert_eq!(resolve(None, None, []), Resolution::Operator);
+        assert_eq!(resolve(None, None, [], OwnIdentity::NoAccounts), Resolution::Operator);
+    }
+
+    #[test]
+    fn the_operators_own_identity_stands_in_only_while_no_partner_account_exists() {
+        let test = grant(&["aws.partner/acme.com.test/"]);
+        let accounts = [("test", &test)];
+        assert_eq!(
+            resolve(None, None, [], OwnIdentity::NoAccounts),
+            Resolution::Operator,
+            "a single-account install needs no PartnerAccount"
+        );
+        assert_eq!(
+            resolve(None, None, accounts, OwnIdentity::NoAccounts),
+            Resolution::Unnamed,
+            "accounts exist and none is default: no silent fall-back"
+        );
+        assert_eq!(
+            resolve(None, None, accounts, OwnIdentity::Fallback),
+            Resolution::Operator,
+            "--own-identity fallback"
+        );
+        assert_eq!(
+            resolve(Some(""), None, accounts, OwnIdentity::NoAccounts),
+            Resolution::Operator,
+            "an object created with the operator's identity keeps it, so it can be deleted"
+        );
     }
 
     #[test]
@@ -282,12 +325,12 @@ mod tests {
         };
         let b = a.clone();
         assert_eq!(
-            resolve(None, None, [("b", &b), ("a", &a)]),
+            resolve(None, None, [("b", &b), ("a", &a)], OwnIdentity::NoAccounts),
             Resolution::AmbiguousDefault(vec!["a".into(), "b".into()])
         );
         // A reference still works.
         assert_eq!(
-            resolve(None, Some("a"), [("b", &b), ("a", &a)]),
+            resolve(None, Some("a"), [("b", &b), ("a", &a)], OwnIdentity::NoAccounts),
             Resolution::Account("a".into())
         );
     }

@@ -148,7 +148,7 @@ pub mod fake {
     use std::sync::Mutex;
 
     use super::*;
-    use crate::error::classify;
+    use crate::error::{classify, is_throttling};
 
     /// The fake's state.
     #[derive(Default)]
@@ -180,6 +180,7 @@ pub mod fake {
             code: code.into(),
             message: format!("{code} message"),
             request_id: Some("req-1".into()),
+            throttling: is_throttling(code, Some(status)),
         }
     }
 

@@ -296,6 +296,7 @@ async fn timeouts_and_connection_errors_retry() {
                 code: code.into(),
                 message: "no answer".into(),
                 request_id: None,
+                throttling: false,
             }],
         );
         let outcome = Case::new().run(&api).await;
