@@ -272,7 +272,13 @@ async fn a_role_that_cannot_be_assumed_is_reported_on_the_account_and_its_source
         account_spec(Some(locked), "aws.partner/acme.com/"),
     )
     .await;
-    let _operator = s.launch().arg("--resync-interval", "1s").start();
+    // The sentinel below names no PartnerAccount: it uses the operator's own identity beside
+    // the locked account only with --own-identity fallback.
+    let _operator = s
+        .launch()
+        .arg("--resync-interval", "1s")
+        .arg("--own-identity", "fallback")
+        .start();
     let failed = wait_account(&s, &account.name, "False", "AssumeRoleFailed").await;
     let message = failed.status.unwrap().conditions[0].message.clone();
     assert!(message.contains("AccessDenied"), "{message}");
@@ -360,4 +366,84 @@ async fn short_lived_credentials_are_refreshed_before_they_expire() {
     }
     let lines: Vec<Value> = operator.log_lines();
     assert!(!lines.is_empty());
+}
+
+/// A PartnerAccount that is not marked default, and the example (which names none), for an
+/// operator started with `extra` flags.
+async fn unnamed_object_beside_an_account(
+    name: &str,
+    extra: &[(&str, &str)],
+) -> (Scenario, AccountGuard, support::operator::OperatorProcess) {
+    let s = Scenario::start(name).await;
+    let prod_role = role(PROD_ACCOUNT, "eventbridge-partner");
+    s.emulator.add_role(Role::new(&prod_role));
+    let prod = partner_account(
+        &s,
+        "prod",
+        account_spec(Some(prod_role), "aws.partner/acme.com/"),
+    )
+    .await;
+    let mut launch = s.launch();
+    for (flag, value) in extra {
+        launch = launch.arg(flag, value);
+    }
+    let operator = launch.start();
+    wait_account(&s, &prod.name, "True", "IdentityReady").await;
+    s.create(&s.example()).await;
+    (s, prod, operator)
+}
+
+/// EventBridge calls the emulator answered, STS aside.
+fn eventbridge_calls(s: &Scenario) -> u64 {
+    [
+        "CreatePartnerEventSource",
+        "DescribePartnerEventSource",
+        "ListPartnerEventSourceAccounts",
+        "ListPartnerEventSources",
+        "DeletePartnerEventSource",
+    ]
+    .iter()
+    .map(|op| s.emulator.calls(op))
+    .sum()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_naming_no_account_while_accounts_exist_and_none_is_default_makes_no_aws_call() {
+    let (s, _prod, operator) = unnamed_object_beside_an_account("unnamed", &[]).await;
+    let obj = s
+        .wait_reason(&s.namespace, "customer-4711-orders", "False", "PartnerAccountNotReady")
+        .await;
+    let ready = obj.condition("Ready").unwrap();
+    assert!(
+        ready.message.contains("no PartnerAccount is named and none is marked default")
+            && ready.message.contains("set spec.partnerAccountRef")
+            && ready.message.contains("--own-identity fallback"),
+        "{}",
+        ready.message
+    );
+    operator
+        .wait_for_log(TIMEOUT, "the pass over the object", |l| {
+            l["message"] == "reconciled" && l["span"]["object"] == "customer-4711-orders"
+        })
+        .await;
+    assert_eq!(eventbridge_calls(&s), 0, "no EventBridge call for the object");
+    assert!(s.emulator.sources().is_empty(), "{:?}", s.emulator.sources());
+    println!("Ready=False PartnerAccountNotReady: {}", ready.message);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_own_identity_fallback_an_object_naming_no_account_is_created_as_the_operator() {
+    let (s, _prod, _operator) =
+        unnamed_object_beside_an_account("fallback", &[("--own-identity", "fallback")]).await;
+    let obj = s.wait_ready("customer-4711-orders").await;
+    assert_eq!(obj.condition("Ready").unwrap().reason, "Created");
+    let source = s
+        .emulator
+        .source("aws.partner/acme.com/customer-4711/orders")
+        .expect("the source exists");
+    assert_eq!(
+        source.partner_account,
+        s.emulator.partner_account(),
+        "created with the operator's own identity, not the PartnerAccount's"
+    );
 }
