@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# make demo: a local control plane, the EventBridge emulator and the operator, with the
-# example PartnerEventSource applied. Stays up until Ctrl-C or SIGTERM, then stops everything.
+# make demo: a local control plane, the EventBridge emulator and the operator, with every
+# CRD a user installs (crds/*.yaml, the files deploy/operator.yaml and the chart carry) and
+# the example PartnerEventSource applied. Stays up until Ctrl-C (SIGINT) or SIGTERM, then
+# stops everything and exits 0; it exits non-zero when a step fails or a component dies.
 #
 # A second shell joins in with:  source target/demo/env
+# (the README's quick start; tests/demo.rs runs it as written).
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,9 +15,25 @@ partner_key="AKIAPARTNERDEMO00001"
 
 say() { echo "demo: $*" >&2; }
 
+# One demo at a time: it owns target/demo. Taken before the traps are set, so a refused
+# second demo leaves the running one's files alone. The components inherit the lock, so it is
+# held as long as any of them runs.
+mkdir -p "$root/target"
+exec 8>"$root/target/demo.lock"
+if ! flock -n 8; then
+	say "another demo is running (it holds target/demo.lock); stop it first"
+	exit 1
+fi
+
 pids=()
+# Stops the components and exits with $1. Ctrl-C and SIGTERM are a normal end (0); the exit
+# trap passes on the status of the step that failed.
 cleanup() {
-	trap - INT TERM EXIT
+	local status="$1" pid
+	# A second Ctrl-C does not cut the stop short (the components stop within their own
+	# bounds: the control plane gives the API server and etcd 30 s each, the operator 20 s).
+	trap '' INT TERM
+	trap - EXIT
 	say "stopping"
 	for pid in "${pids[@]}"; do
 		kill -TERM "$pid" 2>/dev/null || true
@@ -22,11 +41,17 @@ cleanup() {
 	for pid in "${pids[@]}"; do
 		wait "$pid" 2>/dev/null || true
 	done
-	rm -rf "$demo/data"
-	say "stopped"
-	exit "${1:-0}"
+	# The env names ports nothing listens on any more.
+	rm -rf "$demo/data" "$demo/env"
+	if ((status == 0)); then
+		say "stopped"
+	else
+		say "stopped (exit $status)"
+	fi
+	exit "$status"
 }
-trap cleanup INT TERM EXIT
+trap 'cleanup $?' EXIT
+trap 'cleanup 0' INT TERM
 
 # Reads lines from a file until one starts with $2, for at most $3 seconds; prints it.
 wait_line() {
@@ -63,8 +88,12 @@ endpoint="$(wait_line "$demo/emulator.out" LISTENING 30 | cut -d' ' -f2)"
 
 export KUBECONFIG="$demo/kubeconfig"
 export PATH="$bin_dir:$PATH"
-kubectl apply --server-side -f crds/partnereventsources.eventbridgepartner.dev.yaml >/dev/null
-kubectl wait --for=condition=Established --timeout=60s crd/partnereventsources.eventbridgepartner.dev >/dev/null
+# What a user installs: every CRD, from the files deploy/operator.yaml and the chart carry.
+# The operator watches PartnerEventSources and PartnerAccounts and reconciles nothing until
+# both are served.
+say "installing the CRDs (crds/*.yaml)"
+kubectl apply --server-side -f crds/ >/dev/null
+kubectl wait --for=condition=Established --timeout=60s -f crds/ >/dev/null
 kubectl apply -f examples/namespace.yaml >/dev/null
 
 say "starting the operator"
@@ -103,9 +132,13 @@ cat <<MSG
 The operator is running. In another shell:
 
   source target/demo/env
+  kubectl get pes -n tenants -o wide
+  curl -s "\$METRICS_URL" | grep eventbridge_partner_operator_aws_requests_total
+
+and more to try there:
+
   kubectl describe pes -n tenants customer-4711-orders      # status, conditions, Events
   kubectl apply -f examples/invalid/account-11-digits.yaml   # rejected: names spec.account
-  curl -s \$METRICS_URL | grep eventbridge_partner_operator_aws_requests_total
   # the customer activates the source (as if it created the matching event bus); within
   # the 10 s resync the object shows STATE ACTIVE and an Activated Event:
   curl -s -X POST \$AWS_ENDPOINT_URL/_emulator/sources/activate -d '{"name":"aws.partner/acme.com/customer-4711/orders"}'
