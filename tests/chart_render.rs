@@ -248,6 +248,12 @@ fn deployment_is_hardened() {
             json!("http")
         );
         assert_eq!(container["ports"][0]["name"], json!("http"));
+        // A pod that exits at start-up shows the reason in `kubectl describe pod`.
+        assert_eq!(
+            container["terminationMessagePolicy"],
+            json!("FallbackToLogsOnError"),
+            "{values}"
+        );
 
         // The Service and the pods agree on the selector.
         let service = one_of_kind(&docs, "Service");
@@ -261,7 +267,20 @@ fn deployment_is_hardened() {
 
 #[test]
 fn deployment_env_follows_the_values() {
-    let defaults = env(container(&Render::new().docs()));
+    let rendered = Render::new().docs();
+    let mut defaults = env(container(&rendered));
+    // RBAC_NAME names the roles the chart made, so that a missing permission is named with
+    // the role that grants it.
+    let rbac_name = defaults.remove("RBAC_NAME").expect("RBAC_NAME is set");
+    let role_names: Vec<&Value> = of_kind(&rendered, "ClusterRole")
+        .into_iter()
+        .map(|r| &r["metadata"]["name"])
+        .collect();
+    let partner_accounts_role = json!(format!("{}-partner-accounts", rbac_name.as_str().unwrap()));
+    assert!(
+        role_names.contains(&&rbac_name) && role_names.contains(&&partner_accounts_role),
+        "RBAC_NAME {rbac_name} names the chart's ClusterRoles {role_names:?}"
+    );
     let field = |path: &str| json!({"fieldRef": {"fieldPath": path}});
     let expected: BTreeMap<String, Value> = [
         ("AWS_RPS", json!("5")),
@@ -277,6 +296,8 @@ fn deployment_env_follows_the_values() {
         ("LEASE_DURATION", json!("15s")),
         ("POD_NAME", field("metadata.name")),
         ("POD_NAMESPACE", field("metadata.namespace")),
+        ("OWN_IDENTITY", json!("no-accounts")),
+        ("PREFLIGHT_TIMEOUT", json!("30s")),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
@@ -298,6 +319,8 @@ fn deployment_env_follows_the_values() {
             "http://eventbridge-emulator.testing.svc:4010",
         ),
         ("AWS_RPS", "2.5"),
+        ("OWN_IDENTITY", "fallback"),
+        ("PREFLIGHT_TIMEOUT", "45s"),
         ("AWS_BURST", "5"),
         ("CONCURRENCY", "8"),
         ("RESYNC_INTERVAL", "10m"),
@@ -393,6 +416,26 @@ fn optional_parts_are_off_by_default() {
         );
         assert_eq!(count(&everything, optional), 1, "{optional} when enabled");
     }
+    let policies = |docs: &[Value]| -> Vec<String> {
+        of_kind(docs, "ValidatingAdmissionPolicy")
+            .into_iter()
+            .filter_map(|p| p["metadata"]["name"].as_str().map(str::to_owned))
+            .collect()
+    };
+    assert!(
+        !policies(&defaults)
+            .iter()
+            .any(|n| n.ends_with("-require-partner-account")),
+        "requirePartnerAccountRef is off by default: {:?}",
+        policies(&defaults)
+    );
+    assert!(
+        policies(&everything)
+            .iter()
+            .any(|n| n.ends_with("-require-partner-account")),
+        "{:?}",
+        policies(&everything)
+    );
     let monitor = one_of_kind(&everything, "ServiceMonitor");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], json!("http"));
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], json!("/metrics"));

@@ -447,3 +447,57 @@ async fn with_own_identity_fallback_an_object_naming_no_account_is_created_as_th
         "created with the operator's own identity, not the PartnerAccount's"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn require_partner_account_ref_refuses_an_object_that_names_none_at_admission() {
+    let s = Scenario::start("requireref").await;
+    let docs = support::chart::Render::new()
+        .set("admissionPolicy.requirePartnerAccountRef=true")
+        .docs();
+    // The chart's policy and binding, the binding narrowed to this test's namespace so that
+    // the other tests sharing the API server are not judged by it.
+    let mut policy: Vec<Value> = docs
+        .into_iter()
+        .filter(|d| {
+            d["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-require-partner-account"))
+        })
+        .collect();
+    assert_eq!(policy.len(), 2, "a policy and its binding: {policy:?}");
+    for doc in &mut policy {
+        if doc["kind"] == "ValidatingAdmissionPolicyBinding" {
+            doc["spec"]["matchResources"] = serde_json::json!({
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": s.namespace}}
+            });
+        }
+    }
+    let list = serde_json::json!({"apiVersion": "v1", "kind": "List", "items": policy}).to_string();
+    let applied = s.kubectl(&["apply", "--server-side", "-f", "-"], Some(&list));
+    assert!(applied.status.success(), "{applied:?}");
+
+    let manifest = |reference: &str| {
+        format!(
+            "apiVersion: eventbridgepartner.dev/v1alpha1\nkind: PartnerEventSource\nmetadata:\n  name: orders\n  namespace: {ns}\nspec:\n  name: aws.partner/acme.com/customer-9/orders\n  account: \"{CUSTOMER}\"\n{reference}",
+            ns = s.namespace,
+        )
+    };
+    // A new policy is enforced a moment after it is created: wait for its refusal.
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    let refusal = loop {
+        let out = s.kubectl(&["apply", "-f", "-", "--dry-run=server"], Some(&manifest("")));
+        if !out.status.success() {
+            break String::from_utf8_lossy(&out.stderr).to_string();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "never refused");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    println!("kubectl apply refused at admission: {}", refusal.trim());
+    assert!(refusal.contains("spec.partnerAccountRef is required"), "{refusal}");
+    let named = s.kubectl(
+        &["apply", "-f", "-", "--dry-run=server"],
+        Some(&manifest("  partnerAccountRef: {name: acme-prod}\n")),
+    );
+    assert!(named.status.success(), "an object naming its account is admitted: {named:?}");
+    let _ = s.kubectl(&["delete", "-f", "-"], Some(&list));
+}
