@@ -360,7 +360,10 @@ mod tests {
         // A user call that gives up (a timeout around it) while it waits for the next token.
         let gave_up =
             tokio::time::timeout(Duration::from_millis(10), budget.acquire(Priority::User)).await;
-        assert!(gave_up.is_err(), "the bucket was empty: the call had to wait");
+        assert!(
+            gave_up.is_err(),
+            "the bucket was empty: the call had to wait"
+        );
         assert_eq!(budget.users_waiting(), 0, "no phantom waiter is left");
         // A resync gets the next token once it comes.
         tokio::time::timeout(Duration::from_secs(1), budget.acquire(Priority::Resync))

@@ -427,7 +427,11 @@ mod tests {
     #[test]
     fn every_throttling_code_is_retryable_and_throttling() {
         for code in THROTTLING_CODES {
-            assert_eq!(classify(code, Some(400)), AwsErrorClass::Retryable, "{code}");
+            assert_eq!(
+                classify(code, Some(400)),
+                AwsErrorClass::Retryable,
+                "{code}"
+            );
             assert!(is_throttling(code, Some(400)), "{code}");
         }
         assert!(is_throttling("SomethingNew", Some(429)));

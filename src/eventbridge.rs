@@ -594,7 +594,11 @@ mod tests {
             let eb = eventbridge(&[&failed]);
             let _ = eb.create("eu-west-1", NAME, ACCOUNT).await;
             let me = eb.operator();
-            assert_eq!(eb.budget(&me, "eu-west-1").rate(), 1000.0, "{status} {code}");
+            assert_eq!(
+                eb.budget(&me, "eu-west-1").rate(),
+                1000.0,
+                "{status} {code}"
+            );
         }
     }
 }

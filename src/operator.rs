@@ -82,9 +82,7 @@ fn rbac(args: &RunArgs, client: &Client) -> Rbac {
     Rbac {
         name: args.rbac_name.clone(),
         namespace: args.namespace.clone().filter(|ns| !ns.is_empty()),
-        lease_namespace: args
-            .leader_election
-            .then(|| lease_namespace(args, client)),
+        lease_namespace: args.leader_election.then(|| lease_namespace(args, client)),
     }
 }
 
@@ -95,12 +93,7 @@ async fn preflight_or_shutdown(
     shutdown: &CancellationToken,
 ) -> Result<(), Error> {
     let rbac = rbac(args, client);
-    let checks = preflight::run(
-        client,
-        &rbac,
-        &args.lease_name,
-        args.preflight_timeout,
-    );
+    let checks = preflight::run(client, &rbac, &args.lease_name, args.preflight_timeout);
     tokio::select! {
         result = checks => result,
         _ = shutdown.cancelled() => Ok(()),

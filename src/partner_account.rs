@@ -273,7 +273,10 @@ mod tests {
         };
         let test = grant(&["aws.partner/acme.com.test/"]);
         let all = [("prod", &prod), ("test", &test)];
-        assert_eq!(resolve(None, None, all, OwnIdentity::NoAccounts), Resolution::Account("prod".into()));
+        assert_eq!(
+            resolve(None, None, all, OwnIdentity::NoAccounts),
+            Resolution::Account("prod".into())
+        );
         assert_eq!(
             resolve(None, Some("test"), all, OwnIdentity::NoAccounts),
             Resolution::Account("test".into())
@@ -283,12 +286,18 @@ mod tests {
             Resolution::Missing("gone".into())
         );
         // Recorded at the first pass and kept: a later default moves nothing.
-        assert_eq!(resolve(Some(""), None, all, OwnIdentity::NoAccounts), Resolution::Operator);
+        assert_eq!(
+            resolve(Some(""), None, all, OwnIdentity::NoAccounts),
+            Resolution::Operator
+        );
         assert_eq!(
             resolve(Some("test"), None, all, OwnIdentity::NoAccounts),
             Resolution::Account("test".into())
         );
-        assert_eq!(resolve(None, None, [], OwnIdentity::NoAccounts), Resolution::Operator);
+        assert_eq!(
+            resolve(None, None, [], OwnIdentity::NoAccounts),
+            Resolution::Operator
+        );
     }
 
     #[test]
@@ -330,7 +339,12 @@ mod tests {
         );
         // A reference still works.
         assert_eq!(
-            resolve(None, Some("a"), [("b", &b), ("a", &a)], OwnIdentity::NoAccounts),
+            resolve(
+                None,
+                Some("a"),
+                [("b", &b), ("a", &a)],
+                OwnIdentity::NoAccounts
+            ),
             Resolution::Account("a".into())
         );
     }

@@ -133,21 +133,44 @@ pub struct Need {
 
 /// Every permission a pass, a watch, an Event or leader election relies on.
 pub fn needs(rbac: &Rbac, lease_name: &str) -> Vec<Need> {
-    let need = |resource, subresource, verb, namespace: Option<String>, name: Option<String>| {
-        Need {
+    let need =
+        |resource, subresource, verb, namespace: Option<String>, name: Option<String>| Need {
             resource,
             subresource,
             verb,
             namespace,
             name,
-        }
-    };
+        };
     let watched = rbac.namespace.clone();
     let mut all = vec![
-        need(Resource::PartnerEventSources, None, "list", watched.clone(), None),
-        need(Resource::PartnerEventSources, None, "watch", watched.clone(), None),
-        need(Resource::PartnerEventSources, None, "patch", watched.clone(), None),
-        need(Resource::PartnerEventSources, Some("status"), "patch", watched.clone(), None),
+        need(
+            Resource::PartnerEventSources,
+            None,
+            "list",
+            watched.clone(),
+            None,
+        ),
+        need(
+            Resource::PartnerEventSources,
+            None,
+            "watch",
+            watched.clone(),
+            None,
+        ),
+        need(
+            Resource::PartnerEventSources,
+            None,
+            "patch",
+            watched.clone(),
+            None,
+        ),
+        need(
+            Resource::PartnerEventSources,
+            Some("status"),
+            "patch",
+            watched.clone(),
+            None,
+        ),
         need(Resource::PartnerAccounts, None, "list", None, None),
         need(Resource::PartnerAccounts, None, "watch", None, None),
         need(Resource::Namespaces, None, "list", None, None),
@@ -156,9 +179,27 @@ pub fn needs(rbac: &Rbac, lease_name: &str) -> Vec<Need> {
     ];
     if let Some(ns) = &rbac.lease_namespace {
         let lease = Some(lease_name.to_owned());
-        all.push(need(Resource::Leases, None, "create", Some(ns.clone()), None));
-        all.push(need(Resource::Leases, None, "get", Some(ns.clone()), lease.clone()));
-        all.push(need(Resource::Leases, None, "update", Some(ns.clone()), lease));
+        all.push(need(
+            Resource::Leases,
+            None,
+            "create",
+            Some(ns.clone()),
+            None,
+        ));
+        all.push(need(
+            Resource::Leases,
+            None,
+            "get",
+            Some(ns.clone()),
+            lease.clone(),
+        ));
+        all.push(need(
+            Resource::Leases,
+            None,
+            "update",
+            Some(ns.clone()),
+            lease,
+        ));
     }
     all
 }
@@ -490,16 +531,16 @@ mod tests {
             }))
         };
         assert_eq!(classify(&api(404)), Answer::NotFound);
-        assert_eq!(
-            classify(&api(403)),
-            Answer::Forbidden("answer 403".into())
-        );
+        assert_eq!(classify(&api(403)), Answer::Forbidden("answer 403".into()));
         assert_eq!(
             classify(&api(401)),
             Answer::Unauthorized("answer 401".into())
         );
         for code in [500, 503, 429] {
-            assert!(matches!(classify(&api(code)), Answer::Transient(_)), "{code}");
+            assert!(
+                matches!(classify(&api(code)), Answer::Transient(_)),
+                "{code}"
+            );
         }
         let broken = kube::Error::Service("connection refused".into());
         assert!(matches!(classify(&broken), Answer::Transient(_)));

@@ -249,7 +249,10 @@ mod tests {
         let ns = states.get_mut(&Resource::Namespaces).unwrap();
         ns.failed(start, "forbidden".into());
         ns.failed(start + Duration::from_secs(10), "still forbidden".into());
-        assert_eq!(readiness(&states, start + Duration::from_secs(29), GRACE), Ok(()));
+        assert_eq!(
+            readiness(&states, start + Duration::from_secs(29), GRACE),
+            Ok(())
+        );
         assert_eq!(
             readiness(&states, start + GRACE, GRACE),
             Err("the watch of namespaces is failing: still forbidden".into())
@@ -264,7 +267,10 @@ mod tests {
         let mut state = WatchState::default();
         state.ok(true);
         state.failed(start, "403".into());
-        assert_eq!(review(&mut state, start + Duration::from_secs(1), GRACE), None);
+        assert_eq!(
+            review(&mut state, start + Duration::from_secs(1), GRACE),
+            None
+        );
         assert_eq!(
             review(&mut state, start + GRACE, GRACE),
             Some(Change::Failing {
@@ -274,7 +280,10 @@ mod tests {
         );
         assert_eq!(review(&mut state, start + GRACE * 2, GRACE), None, "once");
         state.ok(false);
-        assert_eq!(review(&mut state, start + GRACE * 2, GRACE), Some(Change::Recovered));
+        assert_eq!(
+            review(&mut state, start + GRACE * 2, GRACE),
+            Some(Change::Recovered)
+        );
         assert_eq!(review(&mut state, start + GRACE * 3, GRACE), None);
     }
 

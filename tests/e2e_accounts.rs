@@ -411,11 +411,18 @@ fn eventbridge_calls(s: &Scenario) -> u64 {
 async fn an_object_naming_no_account_while_accounts_exist_and_none_is_default_makes_no_aws_call() {
     let (s, _prod, operator) = unnamed_object_beside_an_account("unnamed", &[]).await;
     let obj = s
-        .wait_reason(&s.namespace, "customer-4711-orders", "False", "PartnerAccountNotReady")
+        .wait_reason(
+            &s.namespace,
+            "customer-4711-orders",
+            "False",
+            "PartnerAccountNotReady",
+        )
         .await;
     let ready = obj.condition("Ready").unwrap();
     assert!(
-        ready.message.contains("no PartnerAccount is named and none is marked default")
+        ready
+            .message
+            .contains("no PartnerAccount is named and none is marked default")
             && ready.message.contains("set spec.partnerAccountRef")
             && ready.message.contains("--own-identity fallback"),
         "{}",
@@ -426,8 +433,16 @@ async fn an_object_naming_no_account_while_accounts_exist_and_none_is_default_ma
             l["message"] == "reconciled" && l["span"]["object"] == "customer-4711-orders"
         })
         .await;
-    assert_eq!(eventbridge_calls(&s), 0, "no EventBridge call for the object");
-    assert!(s.emulator.sources().is_empty(), "{:?}", s.emulator.sources());
+    assert_eq!(
+        eventbridge_calls(&s),
+        0,
+        "no EventBridge call for the object"
+    );
+    assert!(
+        s.emulator.sources().is_empty(),
+        "{:?}",
+        s.emulator.sources()
+    );
     println!("Ready=False PartnerAccountNotReady: {}", ready.message);
 }
 
@@ -485,7 +500,10 @@ async fn require_partner_account_ref_refuses_an_object_that_names_none_at_admiss
     // A new policy is enforced a moment after it is created: wait for its refusal.
     let deadline = tokio::time::Instant::now() + TIMEOUT;
     let refusal = loop {
-        let out = s.kubectl(&["apply", "-f", "-", "--dry-run=server"], Some(&manifest("")));
+        let out = s.kubectl(
+            &["apply", "-f", "-", "--dry-run=server"],
+            Some(&manifest("")),
+        );
         if !out.status.success() {
             break String::from_utf8_lossy(&out.stderr).to_string();
         }
@@ -493,11 +511,17 @@ async fn require_partner_account_ref_refuses_an_object_that_names_none_at_admiss
         tokio::time::sleep(Duration::from_millis(500)).await;
     };
     println!("kubectl apply refused at admission: {}", refusal.trim());
-    assert!(refusal.contains("spec.partnerAccountRef is required"), "{refusal}");
+    assert!(
+        refusal.contains("spec.partnerAccountRef is required"),
+        "{refusal}"
+    );
     let named = s.kubectl(
         &["apply", "-f", "-", "--dry-run=server"],
         Some(&manifest("  partnerAccountRef: {name: acme-prod}\n")),
     );
-    assert!(named.status.success(), "an object naming its account is admitted: {named:?}");
+    assert!(
+        named.status.success(),
+        "an object naming its account is admitted: {named:?}"
+    );
     let _ = s.kubectl(&["delete", "-f", "-"], Some(&list));
 }

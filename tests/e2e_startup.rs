@@ -118,7 +118,11 @@ async fn assert_exits_naming(launch: Launch, emulator: &Emulator, expected: &str
     assert!(!status.success(), "exit status {status}");
     let message = exit_error(&operator).await;
     assert!(message.contains(expected), "{message}");
-    assert_eq!(probe.ready_answers(), 0, "/readyz answered 200 while not ready");
+    assert_eq!(
+        probe.ready_answers(),
+        0,
+        "/readyz answered 200 while not ready"
+    );
     assert!(
         probe
             .last()
@@ -208,7 +212,11 @@ subjects: [{{kind: ServiceAccount, name: {name}, namespace: {namespace}}}]
 fn delete_rbac(cp: &ControlPlane, name: &str) {
     let _ = cp
         .kubectl()
-        .args(["delete", "--ignore-not-found", "clusterrole,clusterrolebinding"])
+        .args([
+            "delete",
+            "--ignore-not-found",
+            "clusterrole,clusterrolebinding",
+        ])
         .args([name, &format!("{name}-partner-accounts")])
         .output();
 }
@@ -258,16 +266,27 @@ async fn an_api_server_away_at_start_is_waited_for_without_exiting() {
         .await;
     // The API server stays away for 20 s, as a control plane being upgraded might.
     while away.elapsed() < Duration::from_secs(20) {
-        assert!(operator.exited().is_none(), "the operator exited:\n{}", operator.log());
+        assert!(
+            operator.exited().is_none(),
+            "the operator exited:\n{}",
+            operator.log()
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(probe.ready_answers(), 0, "ready while the API server was away");
+    assert_eq!(
+        probe.ready_answers(),
+        0,
+        "ready while the API server was away"
+    );
     assert_eq!(emulator.total_calls(), 0, "no AWS call while not ready");
     cp.start_again();
     probe
         .wait_for(TIMEOUT, "answered 200", |status, _| status == 200)
         .await;
-    assert!(operator.exited().is_none(), "the operator came up without a restart");
+    assert!(
+        operator.exited().is_none(),
+        "the operator came up without a restart"
+    );
     wait_ready_object(&cp, &namespace, &selector).await;
 }
 
@@ -306,9 +325,9 @@ async fn a_crd_installed_after_the_operator_started_is_waited_for() {
     operator
         .wait_for_log(TIMEOUT, "that the PartnerAccount CRD is missing", |l| {
             l["level"] == "WARN"
-                && l["message"]
-                    .as_str()
-                    .is_some_and(|m| m.contains("CRD partneraccounts.eventbridgepartner.dev is not installed"))
+                && l["message"].as_str().is_some_and(|m| {
+                    m.contains("CRD partneraccounts.eventbridgepartner.dev is not installed")
+                })
         })
         .await;
     // Installed 10 s after the start, as a `kubectl apply` of CRDs and Deployment together
@@ -316,13 +335,20 @@ async fn a_crd_installed_after_the_operator_started_is_waited_for() {
     while started.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(probe.ready_answers(), 0, "ready without the PartnerAccount CRD");
+    assert_eq!(
+        probe.ready_answers(),
+        0,
+        "ready without the PartnerAccount CRD"
+    );
     assert_eq!(emulator.total_calls(), 0, "no AWS call while not ready");
     cp.install_crds(&[root().join("crds").join(PARTNER_ACCOUNT_CRD_FILE)]);
     probe
         .wait_for(TIMEOUT, "answered 200", |status, _| status == 200)
         .await;
-    assert!(operator.exited().is_none(), "the operator came up without exiting");
+    assert!(
+        operator.exited().is_none(),
+        "the operator came up without exiting"
+    );
     wait_ready_object(&cp, &namespace, &namespace).await;
 }
 
@@ -369,7 +395,10 @@ async fn a_permission_lost_mid_run_turns_readyz_503_and_logs_an_error_naming_it(
         )),
         "{error}"
     );
-    assert!(message.contains("forbidden"), "the API server's answer: {error}");
+    assert!(
+        message.contains("forbidden"),
+        "the API server's answer: {error}"
+    );
     probe
         .wait_for(TIMEOUT, "answered 503 for the watch", |status, body| {
             status == 503 && body.contains("the watch of namespaces is failing")
@@ -380,11 +409,18 @@ async fn a_permission_lost_mid_run_turns_readyz_503_and_logs_an_error_naming_it(
         metrics.contains(r#"eventbridge_partner_operator_watch_healthy{resource="namespaces"} 0"#),
         "{metrics}"
     );
-    assert!(operator.exited().is_none(), "a lost permission never ends the process");
+    assert!(
+        operator.exited().is_none(),
+        "a lost permission never ends the process"
+    );
 
     apply_rbac(&cp, &namespace, &name, true);
     probe
-        .wait_for(Duration::from_secs(120), "answered 200 again", |status, _| status == 200)
+        .wait_for(
+            Duration::from_secs(120),
+            "answered 200 again",
+            |status, _| status == 200,
+        )
         .await;
     operator
         .wait_for_log(TIMEOUT, "that the watch recovered", |l| {
