@@ -268,45 +268,8 @@ impl Identities {
         now: SystemTime,
     ) -> Result<IssuedCredentials, ApiError> {
         validate(request)?;
-        let denied = || {
-            ApiError::new(
-                "AccessDenied",
-                format!(
-                    "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
-                    caller.arn, request.role_arn
-                ),
-            )
-        };
-        let role = self
-            .roles
-            .get(request.role_arn)
-            .cloned()
-            .ok_or_else(denied)?;
-        let Some((account, role_name)) = parse_role_arn(&role.arn) else {
-            return Err(denied());
-        };
-        if !role.assumable
-            || role
-                .external_id
-                .as_deref()
-                .is_some_and(|wanted| request.external_id != Some(wanted))
-        {
-            return Err(denied());
-        }
-        let max = role
-            .max_session_duration
-            .unwrap_or(DEFAULT_SESSION_DURATION);
-        let lifetime = match request.duration {
-            Some(asked) if asked > max => {
-                return Err(ApiError::new(
-                    "ValidationError",
-                    "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
-                ));
-            }
-            Some(asked) => asked,
-            None => DEFAULT_SESSION_DURATION.min(max),
-        };
-        let (account, role_name) = (account.to_owned(), role_name.to_owned());
+        let (role, account, role_name) = self.trusted_role(caller, request)?;
+        let lifetime = session_lifetime(&role, request.duration)?;
         let role_id = format!("AROA{}", self.token(&role.arn, 17, UPPER_ALNUM));
         let seed = format!("{}/{}", request.role_arn, request.session_name);
         let access_key_id = format!("ASIA{}", self.fresh(&seed, 16, UPPER_ALNUM));
@@ -332,6 +295,42 @@ impl Identities {
         };
         self.sessions.insert(access_key_id, session);
         Ok(issued)
+    }
+
+    /// The registered role `request` names, with its account and role name,
+    /// if the role's trust policy lets `caller` assume it.
+    fn trusted_role(
+        &self,
+        caller: &Principal,
+        request: &AssumeRoleRequest<'_>,
+    ) -> Result<(Role, String, String), ApiError> {
+        let denied = || {
+            ApiError::new(
+                "AccessDenied",
+                format!(
+                    "User: {} is not authorized to perform: sts:AssumeRole on resource: {}",
+                    caller.arn, request.role_arn
+                ),
+            )
+        };
+        let role = self
+            .roles
+            .get(request.role_arn)
+            .cloned()
+            .ok_or_else(denied)?;
+        let Some((account, role_name)) = parse_role_arn(&role.arn) else {
+            return Err(denied());
+        };
+        if !role.assumable
+            || role
+                .external_id
+                .as_deref()
+                .is_some_and(|wanted| request.external_id != Some(wanted))
+        {
+            return Err(denied());
+        }
+        let (account, role_name) = (account.to_owned(), role_name.to_owned());
+        Ok((role, account, role_name))
     }
 
     /// Characters derived from `seed` that differ on every call.
@@ -363,6 +362,22 @@ impl Identities {
 const UPPER_ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
 const SECRET_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
+/// How long credentials for `role` last: the `DurationSeconds` asked for, up
+/// to the role's maximum, or the default (at most that maximum).
+fn session_lifetime(role: &Role, asked: Option<Duration>) -> Result<Duration, ApiError> {
+    let max = role
+        .max_session_duration
+        .unwrap_or(DEFAULT_SESSION_DURATION);
+    match asked {
+        Some(asked) if asked > max => Err(ApiError::new(
+            "ValidationError",
+            "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
+        )),
+        Some(asked) => Ok(asked),
+        None => Ok(DEFAULT_SESSION_DURATION.min(max)),
+    }
+}
+
 /// The account of a static access key id: the key itself when it is an
 /// account id (12 digits), otherwise `default_account`.
 pub(crate) fn static_account(access_key_id: &str, default_account: &str) -> String {
@@ -391,42 +406,30 @@ fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
 /// `AssumeRole`'s input constraints from the STS model, with AWS's wording.
 fn validate(request: &AssumeRoleRequest<'_>) -> Result<(), ApiError> {
     let mut violations = Vec::new();
-    let mut check = |member: &str, value: Option<&str>, min: usize, max: usize, extra: &[u8]| {
-        let Some(value) = value else { return };
-        let len = value.chars().count();
-        if len < min {
-            violations.push(format!(
-                "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
-            ));
-        } else if len > max {
-            violations.push(format!(
-                "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length less than or equal to {max}"
-            ));
-        }
-        if !extra.is_empty()
-            && !value
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || extra.contains(&b))
-        {
-            let pattern = if extra.contains(&b':') {
-                r"[\w+=,.@:\/-]*"
-            } else {
-                r"[\w+=,.@-]*"
-            };
-            violations.push(format!(
-                "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
-            ));
-        }
-    };
-    check("roleArn", Some(request.role_arn), 20, 2048, b"");
-    check(
+    check_member(
+        &mut violations,
+        "roleArn",
+        Some(request.role_arn),
+        20,
+        2048,
+        b"",
+    );
+    check_member(
+        &mut violations,
         "roleSessionName",
         Some(request.session_name),
         2,
         64,
         b"+=,.@-",
     );
-    check("externalId", request.external_id, 2, 1224, b"+=,.@:/-");
+    check_member(
+        &mut violations,
+        "externalId",
+        request.external_id,
+        2,
+        1224,
+        b"+=,.@:/-",
+    );
     if let Some(duration) = request.duration
         && !DURATION_SECONDS.contains(&duration.as_secs())
     {
@@ -451,6 +454,44 @@ fn validate(request: &AssumeRoleRequest<'_>) -> Result<(), ApiError> {
             "ValidationError",
             format!("{n} validation errors detected: {}", violations.join("; ")),
         )),
+    }
+}
+
+/// Adds the violations of one string member: its length in characters
+/// within `min..=max`, and, when `extra` is not empty, only word characters
+/// and `extra` in it (the model's pattern, named in the message).
+fn check_member(
+    violations: &mut Vec<String>,
+    member: &str,
+    value: Option<&str>,
+    min: usize,
+    max: usize,
+    extra: &[u8],
+) {
+    let Some(value) = value else { return };
+    let len = value.chars().count();
+    if len < min {
+        violations.push(format!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length greater than or equal to {min}"
+        ));
+    } else if len > max {
+        violations.push(format!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must have length less than or equal to {max}"
+        ));
+    }
+    if !extra.is_empty()
+        && !value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || extra.contains(&b))
+    {
+        let pattern = if extra.contains(&b':') {
+            r"[\w+=,.@:\/-]*"
+        } else {
+            r"[\w+=,.@-]*"
+        };
+        violations.push(format!(
+            "Value '{value}' at '{member}' failed to satisfy constraint: Member must satisfy regular expression pattern: {pattern}"
+        ));
     }
 }
 

@@ -174,7 +174,6 @@ impl Model {
         self.operations.keys().map(String::as_str)
     }
 
-    /// Whether an error code names an exception the model marks as a server fault.
     /// Whether `operation` lists the error shape `code` in the model.
     pub(crate) fn documents_error(&self, operation: &str, code: &str) -> bool {
         self.operations
@@ -182,6 +181,7 @@ impl Model {
             .is_some_and(|op| op.errors.iter().any(|e| e == code))
     }
 
+    /// Whether an error code names an exception the model marks as a server fault.
     pub(crate) fn is_fault(&self, code: &str) -> bool {
         self.shapes.get(code).is_some_and(|s| s.fault)
     }
@@ -222,6 +222,9 @@ impl Model {
         }
     }
 
+    /// Checks `value` against the shape `shape_name`: a JSON type the shape
+    /// cannot take is the `Err` (a `SerializationException`), constraint
+    /// violations are collected in `violations`.
     fn check(
         &self,
         shape_name: &str,
@@ -271,66 +274,7 @@ impl Model {
                     self.check(target, item, &format!("{path}.{key}"), violations)?;
                 }
             }
-            ShapeKind::String => {
-                let Some(s) = value.as_str() else {
-                    return Err(unexpected(value, "String"));
-                };
-                // Java strings, and so AWS's length limits, count UTF-16 units.
-                shape.check_length(value, s.encode_utf16().count(), path, violations);
-                if let Some((source, regex)) = &shape.pattern
-                    && !regex.is_match(s)
-                {
-                    violations.push(format!(
-                        "Value '{s}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {source}"
-                    ));
-                }
-                if let Some(allowed) = &shape.enum_values
-                    && !allowed.iter().any(|a| a == s)
-                {
-                    violations.push(format!(
-                        "Value '{s}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
-                        allowed.join(", ")
-                    ));
-                }
-            }
-            ShapeKind::Integer | ShapeKind::Long => {
-                let number = value.as_i64().filter(|n| {
-                    !matches!(shape.kind, ShapeKind::Integer) || i32::try_from(*n).is_ok()
-                });
-                let Some(n) = number else {
-                    return Err(unexpected(value, "Integer"));
-                };
-                if let Some(min) = shape.min
-                    && n < min
-                {
-                    violations.push(format!(
-                        "Value '{n}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {min}"
-                    ));
-                }
-                if let Some(max) = shape.max
-                    && n > max
-                {
-                    violations.push(format!(
-                        "Value '{n}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {max}"
-                    ));
-                }
-            }
-            ShapeKind::Float | ShapeKind::Timestamp => {
-                // The JSON protocol sends timestamps as epoch seconds.
-                if !value.is_number() {
-                    return Err(unexpected(value, "Number"));
-                }
-            }
-            ShapeKind::Boolean => {
-                if !value.is_boolean() {
-                    return Err(unexpected(value, "Boolean"));
-                }
-            }
-            ShapeKind::Blob => {
-                if !value.is_string() {
-                    return Err(unexpected(value, "Blob"));
-                }
-            }
+            _ => shape.check_scalar(value, path, violations)?,
         }
         Ok(())
     }
@@ -338,59 +282,7 @@ impl Model {
 
 impl Shape {
     fn parse(raw: &Value) -> Result<Shape, String> {
-        let kind = match raw.get("type").and_then(Value::as_str).unwrap_or("") {
-            "structure" => {
-                let members = raw
-                    .get("members")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .map(|(name, member)| {
-                                member
-                                    .get("shape")
-                                    .and_then(Value::as_str)
-                                    .map(|target| (name.clone(), target.to_owned()))
-                                    .ok_or_else(|| format!("member {name} has no shape"))
-                            })
-                            .collect::<Result<Vec<_>, _>>()
-                    })
-                    .transpose()?
-                    .unwrap_or_default();
-                let required = raw
-                    .get("required")
-                    .and_then(Value::as_array)
-                    .map(|r| {
-                        r.iter()
-                            .filter_map(Value::as_str)
-                            .map(str::to_owned)
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                ShapeKind::Structure { members, required }
-            }
-            "list" => ShapeKind::List {
-                member: raw
-                    .pointer("/member/shape")
-                    .and_then(Value::as_str)
-                    .ok_or("list without member")?
-                    .to_owned(),
-            },
-            "map" => ShapeKind::Map {
-                value: raw
-                    .pointer("/value/shape")
-                    .and_then(Value::as_str)
-                    .ok_or("map without value")?
-                    .to_owned(),
-            },
-            "string" => ShapeKind::String,
-            "integer" => ShapeKind::Integer,
-            "long" => ShapeKind::Long,
-            "float" | "double" => ShapeKind::Float,
-            "boolean" => ShapeKind::Boolean,
-            "timestamp" => ShapeKind::Timestamp,
-            "blob" => ShapeKind::Blob,
-            other => return Err(format!("unsupported type {other:?}")),
-        };
+        let kind = ShapeKind::parse(raw)?;
         let pattern = match raw.get("pattern").and_then(Value::as_str) {
             Some(source) => Some((source.to_owned(), anchored(source)?)),
             None => None,
@@ -410,6 +302,90 @@ impl Shape {
             enum_values,
             fault: raw.get("fault").and_then(Value::as_bool).unwrap_or(false),
         })
+    }
+
+    /// Checks a value of a shape that is neither structure, list nor map.
+    fn check_scalar(
+        &self,
+        value: &Value,
+        path: &str,
+        violations: &mut Vec<String>,
+    ) -> Result<(), String> {
+        match &self.kind {
+            ShapeKind::String => {
+                let Some(s) = value.as_str() else {
+                    return Err(unexpected(value, "String"));
+                };
+                self.check_string(value, s, path, violations);
+            }
+            ShapeKind::Integer | ShapeKind::Long => {
+                let number = value.as_i64().filter(|n| {
+                    !matches!(self.kind, ShapeKind::Integer) || i32::try_from(*n).is_ok()
+                });
+                let Some(n) = number else {
+                    return Err(unexpected(value, "Integer"));
+                };
+                self.check_range(n, path, violations);
+            }
+            ShapeKind::Float | ShapeKind::Timestamp => {
+                // The JSON protocol sends timestamps as epoch seconds.
+                if !value.is_number() {
+                    return Err(unexpected(value, "Number"));
+                }
+            }
+            ShapeKind::Boolean => {
+                if !value.is_boolean() {
+                    return Err(unexpected(value, "Boolean"));
+                }
+            }
+            ShapeKind::Blob => {
+                if !value.is_string() {
+                    return Err(unexpected(value, "Blob"));
+                }
+            }
+            // `Model::check` handles the aggregate shapes itself.
+            ShapeKind::Structure { .. } | ShapeKind::List { .. } | ShapeKind::Map { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// A string's length, pattern and enumeration constraints.
+    fn check_string(&self, value: &Value, s: &str, path: &str, violations: &mut Vec<String>) {
+        // Java strings, and so AWS's length limits, count UTF-16 units.
+        self.check_length(value, s.encode_utf16().count(), path, violations);
+        if let Some((source, regex)) = &self.pattern
+            && !regex.is_match(s)
+        {
+            violations.push(format!(
+                "Value '{s}' at '{path}' failed to satisfy constraint: Member must satisfy regular expression pattern: {source}"
+            ));
+        }
+        if let Some(allowed) = &self.enum_values
+            && !allowed.iter().any(|a| a == s)
+        {
+            violations.push(format!(
+                "Value '{s}' at '{path}' failed to satisfy constraint: Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ));
+        }
+    }
+
+    /// A number's `min` and `max` constraints.
+    fn check_range(&self, n: i64, path: &str, violations: &mut Vec<String>) {
+        if let Some(min) = self.min
+            && n < min
+        {
+            violations.push(format!(
+                "Value '{n}' at '{path}' failed to satisfy constraint: Member must have value greater than or equal to {min}"
+            ));
+        }
+        if let Some(max) = self.max
+            && n > max
+        {
+            violations.push(format!(
+                "Value '{n}' at '{path}' failed to satisfy constraint: Member must have value less than or equal to {max}"
+            ));
+        }
     }
 
     fn check_length(&self, value: &Value, len: usize, path: &str, violations: &mut Vec<String>) {
@@ -432,6 +408,70 @@ impl Shape {
                 "Value '{shown}' at '{path}' failed to satisfy constraint: Member must have length less than or equal to {max}"
             ));
         }
+    }
+}
+
+impl ShapeKind {
+    /// The shape's type and, for aggregates, the shapes of its parts.
+    fn parse(raw: &Value) -> Result<ShapeKind, String> {
+        Ok(
+            match raw.get("type").and_then(Value::as_str).unwrap_or("") {
+                "structure" => ShapeKind::parse_structure(raw)?,
+                "list" => ShapeKind::List {
+                    member: raw
+                        .pointer("/member/shape")
+                        .and_then(Value::as_str)
+                        .ok_or("list without member")?
+                        .to_owned(),
+                },
+                "map" => ShapeKind::Map {
+                    value: raw
+                        .pointer("/value/shape")
+                        .and_then(Value::as_str)
+                        .ok_or("map without value")?
+                        .to_owned(),
+                },
+                "string" => ShapeKind::String,
+                "integer" => ShapeKind::Integer,
+                "long" => ShapeKind::Long,
+                "float" | "double" => ShapeKind::Float,
+                "boolean" => ShapeKind::Boolean,
+                "timestamp" => ShapeKind::Timestamp,
+                "blob" => ShapeKind::Blob,
+                other => return Err(format!("unsupported type {other:?}")),
+            },
+        )
+    }
+
+    /// A structure's members (with their shapes) and required member names.
+    fn parse_structure(raw: &Value) -> Result<ShapeKind, String> {
+        let members = raw
+            .get("members")
+            .and_then(Value::as_object)
+            .map(|m| {
+                m.iter()
+                    .map(|(name, member)| {
+                        member
+                            .get("shape")
+                            .and_then(Value::as_str)
+                            .map(|target| (name.clone(), target.to_owned()))
+                            .ok_or_else(|| format!("member {name} has no shape"))
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
+        let required = raw
+            .get("required")
+            .and_then(Value::as_array)
+            .map(|r| {
+                r.iter()
+                    .filter_map(Value::as_str)
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default();
+        Ok(ShapeKind::Structure { members, required })
     }
 }
 

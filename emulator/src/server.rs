@@ -23,7 +23,7 @@ use crate::identity::CredentialError;
 use crate::model::Model;
 use crate::shared::Shared;
 use crate::sigv4;
-use crate::store::Caller;
+use crate::store::{Caller, Request};
 use crate::sts;
 use crate::wire;
 
@@ -182,13 +182,14 @@ pub(crate) fn serve(
         }
         let input = wire::parse_body(body)?;
         Model::get().validate_input(operation, &input)?;
+        let request = Request::parse(operation, &input)?;
         let caller = Caller {
             region: &region,
             account: &account,
             now,
             expirations: shared.expirations(),
         };
-        shared.store().handle(operation, &caller, &input)
+        shared.store().handle(&caller, request)
     })();
     (result, account, region)
 }

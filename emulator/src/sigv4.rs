@@ -38,148 +38,210 @@ pub(crate) fn scope_service(headers: &HeaderMap) -> Option<String> {
 
 /// Checks the request's SigV4 header, which must be scoped to `service`, and
 /// returns its credential scope.
+///
+/// The checks run in the order AWS applies them, so a request with several
+/// faults gets the error AWS would give: the header itself, its parameters
+/// (and the presence of a date), the credential scope, the signed headers,
+/// then the date.
 pub(crate) fn authenticate(
     headers: &HeaderMap,
     now: SystemTime,
     service: &str,
 ) -> Result<Credential, ApiError> {
+    let auth = authorization(headers)?;
+    let date = headers.get("x-amz-date").and_then(|v| v.to_str().ok());
+    let params = Params::parse(auth, date.is_some() || headers.contains_key(header::DATE))?;
+    let scope = CredentialScope::parse(params.credential)?;
+    scope.check(service)?;
+    check_signed_headers(params.signed_headers)?;
+    if let Some(date) = date {
+        check_date(date, scope.date, now)?;
+    }
+    Ok(Credential {
+        access_key_id: scope.access_key_id.to_owned(),
+        region: scope.region.to_owned(),
+    })
+}
+
+/// The `Authorization` header, which must be there and be ASCII.
+fn authorization(headers: &HeaderMap) -> Result<&str, ApiError> {
     let Some(auth) = headers.get(header::AUTHORIZATION) else {
         return Err(ApiError::new(
             "MissingAuthenticationTokenException",
             "Missing Authentication Token",
         ));
     };
-    let auth = auth.to_str().map_err(|_| {
+    auth.to_str().map_err(|_| {
         ApiError::new(
             "IncompleteSignatureException",
             "Authorization header is not valid ASCII",
         )
-    })?;
-    let (algorithm, params) = auth.trim().split_once(' ').unwrap_or((auth.trim(), ""));
-    if algorithm != ALGORITHM {
-        return Err(ApiError::new(
-            "IncompleteSignatureException",
-            format!("Unsupported Authorization Type: '{algorithm}'. Authorization={auth}"),
-        ));
-    }
+    })
+}
 
-    let mut credential = None;
-    let mut signed_headers = None;
-    let mut signature = None;
-    for part in params.split(',') {
-        match part.trim().split_once('=') {
-            Some(("Credential", v)) => credential = Some(v.trim()),
-            Some(("SignedHeaders", v)) => signed_headers = Some(v.trim()),
-            Some(("Signature", v)) => signature = Some(v.trim()),
-            _ => {}
-        }
-    }
-    let mut missing = String::new();
-    for (name, value) in [
-        ("Credential", credential),
-        ("Signature", signature),
-        ("SignedHeaders", signed_headers),
-    ] {
-        if value.is_none_or(str::is_empty) {
-            missing.push_str(&format!(
-                "Authorization header requires '{name}' parameter. "
+/// The parameters of an `Authorization` header the emulator reads.
+struct Params<'a> {
+    /// `Credential=<AKID>/<date>/<region>/<service>/aws4_request`.
+    credential: &'a str,
+    /// `SignedHeaders=host;x-amz-date;...`.
+    signed_headers: &'a str,
+}
+
+impl<'a> Params<'a> {
+    /// Reads the header `auth`: the SigV4 algorithm with `Credential`,
+    /// `SignedHeaders` and a `Signature` (any signature), on a request that is
+    /// `dated` (has an `X-Amz-Date` or `Date` header). Every missing part is
+    /// named in one message, as AWS does.
+    fn parse(auth: &'a str, dated: bool) -> Result<Params<'a>, ApiError> {
+        let (algorithm, params) = auth.trim().split_once(' ').unwrap_or((auth.trim(), ""));
+        if algorithm != ALGORITHM {
+            return Err(ApiError::new(
+                "IncompleteSignatureException",
+                format!("Unsupported Authorization Type: '{algorithm}'. Authorization={auth}"),
             ));
         }
+        let mut credential = None;
+        let mut signed_headers = None;
+        let mut signature = None;
+        for part in params.split(',') {
+            match part.trim().split_once('=') {
+                Some(("Credential", v)) => credential = Some(v.trim()),
+                Some(("SignedHeaders", v)) => signed_headers = Some(v.trim()),
+                Some(("Signature", v)) => signature = Some(v.trim()),
+                _ => {}
+            }
+        }
+        let mut missing = String::new();
+        for (name, value) in [
+            ("Credential", credential),
+            ("Signature", signature),
+            ("SignedHeaders", signed_headers),
+        ] {
+            if value.is_none_or(str::is_empty) {
+                missing.push_str(&format!(
+                    "Authorization header requires '{name}' parameter. "
+                ));
+            }
+        }
+        if !dated {
+            missing.push_str(
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
+            );
+        }
+        if !missing.is_empty() {
+            return Err(ApiError::new(
+                "IncompleteSignatureException",
+                format!("{missing}Authorization={auth}"),
+            ));
+        }
+        Ok(Params {
+            credential: credential.unwrap_or(""),
+            signed_headers: signed_headers.unwrap_or(""),
+        })
     }
-    let date = headers
-        .get("x-amz-date")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_owned);
-    if date.is_none() && !headers.contains_key(header::DATE) {
-        missing.push_str(
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header. ",
-        );
-    }
-    if !missing.is_empty() {
-        return Err(ApiError::new(
-            "IncompleteSignatureException",
-            format!("{missing}Authorization={auth}"),
-        ));
-    }
-    let (credential, signed_headers) = (credential.unwrap_or(""), signed_headers.unwrap_or(""));
+}
 
-    let scope: Vec<&str> = credential.split('/').collect();
-    let [
-        access_key_id,
-        scope_date,
-        region,
-        scoped_service,
-        terminator,
-    ] = scope[..]
-    else {
-        return Err(ApiError::new(
-            "IncompleteSignatureException",
-            format!(
-                "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
-            ),
-        ));
-    };
-    if access_key_id.is_empty() {
-        return Err(ApiError::new(
-            "UnrecognizedClientException",
-            "The security token included in the request is invalid.",
-        ));
-    }
-    if scoped_service != service {
-        return Err(ApiError::new(
-            "InvalidSignatureException",
-            format!("Credential should be scoped to correct service: '{service}'. "),
-        ));
-    }
-    if terminator != "aws4_request" {
-        return Err(ApiError::new(
-            "InvalidSignatureException",
-            format!(
-                "Credential should be scoped with a valid terminator: 'aws4_request', not '{terminator}'. "
-            ),
-        ));
-    }
-    if region.is_empty() {
-        return Err(ApiError::new(
-            "InvalidSignatureException",
-            "Credential should be scoped to a valid region. ",
-        ));
-    }
-    if !signed_headers
-        .split(';')
-        .any(|h| h.eq_ignore_ascii_case("host") || h == ":authority")
-    {
-        return Err(ApiError::new(
-            "InvalidSignatureException",
-            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-        ));
-    }
+/// The five parts of a `Credential`.
+struct CredentialScope<'a> {
+    access_key_id: &'a str,
+    /// `YYYYMMDD`.
+    date: &'a str,
+    region: &'a str,
+    service: &'a str,
+    terminator: &'a str,
+}
 
-    if let Some(date) = date {
-        let Some(signed_at) = parse_amz_date(&date) else {
+impl<'a> CredentialScope<'a> {
+    /// Splits `keyid/date/region/service/term`.
+    fn parse(credential: &'a str) -> Result<CredentialScope<'a>, ApiError> {
+        let scope: Vec<&str> = credential.split('/').collect();
+        let [access_key_id, date, region, service, terminator] = scope[..] else {
             return Err(ApiError::new(
                 "IncompleteSignatureException",
                 format!(
-                    "Date must be in ISO-8601 'basic format'. Got '{date}'. See http://en.wikipedia.org/wiki/ISO_8601"
+                    "Credential must have exactly 5 slash-delimited elements, e.g. keyid/date/region/service/term, got '{credential}'"
                 ),
             ));
         };
-        if !date.starts_with(scope_date) || scope_date.len() != 8 {
+        Ok(CredentialScope {
+            access_key_id,
+            date,
+            region,
+            service,
+            terminator,
+        })
+    }
+
+    /// A scope with a key id, for `service`, with AWS's terminator and a region.
+    fn check(&self, service: &str) -> Result<(), ApiError> {
+        if self.access_key_id.is_empty() {
+            return Err(ApiError::new(
+                "UnrecognizedClientException",
+                "The security token included in the request is invalid.",
+            ));
+        }
+        if self.service != service {
+            return Err(ApiError::new(
+                "InvalidSignatureException",
+                format!("Credential should be scoped to correct service: '{service}'. "),
+            ));
+        }
+        if self.terminator != "aws4_request" {
             return Err(ApiError::new(
                 "InvalidSignatureException",
                 format!(
-                    "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scope_date}' != '{}', from '{date}'.",
-                    &date[..8]
+                    "Credential should be scoped with a valid terminator: 'aws4_request', not '{}'. ",
+                    self.terminator
                 ),
             ));
         }
-        check_skew(&date, signed_at, now)?;
+        if self.region.is_empty() {
+            return Err(ApiError::new(
+                "InvalidSignatureException",
+                "Credential should be scoped to a valid region. ",
+            ));
+        }
+        Ok(())
     }
+}
 
-    Ok(Credential {
-        access_key_id: access_key_id.to_owned(),
-        region: region.to_owned(),
-    })
+/// The host must be signed (as `host`, or `:authority` over HTTP/2).
+fn check_signed_headers(signed_headers: &str) -> Result<(), ApiError> {
+    if signed_headers
+        .split(';')
+        .any(|h| h.eq_ignore_ascii_case("host") || h == ":authority")
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            "InvalidSignatureException",
+            "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
+        ))
+    }
+}
+
+/// An `X-Amz-Date` in ISO 8601 basic format, on the day of the credential
+/// scope, within the allowed skew of `now`.
+fn check_date(date: &str, scope_date: &str, now: SystemTime) -> Result<(), ApiError> {
+    let Some(signed_at) = parse_amz_date(date) else {
+        return Err(ApiError::new(
+            "IncompleteSignatureException",
+            format!(
+                "Date must be in ISO-8601 'basic format'. Got '{date}'. See http://en.wikipedia.org/wiki/ISO_8601"
+            ),
+        ));
+    };
+    if !date.starts_with(scope_date) || scope_date.len() != 8 {
+        return Err(ApiError::new(
+            "InvalidSignatureException",
+            format!(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{scope_date}' != '{}', from '{date}'.",
+                // A parsed date is 16 ASCII characters: the slice is in bounds.
+                &date[..8]
+            ),
+        ));
+    }
+    check_skew(date, signed_at, now)
 }
 
 /// Rejects a request dated more than 15 minutes from `now`, with AWS's wording.
