@@ -87,7 +87,7 @@ pub enum AwsErrorClass {
 }
 
 /// Why an AWS error is terminal: each maps to a `Ready` condition reason a person can act on
-/// (see [`crate::reason::Reason`]).
+/// (see [`crate::reconcile::reason::Reason`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TerminalCause {
     /// The partner API is disabled for this account (`OperationDisabledException`).

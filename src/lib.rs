@@ -1,57 +1,51 @@
 //! eventbridge-partner-operator keeps Amazon EventBridge partner event sources in line with
 //! `PartnerEventSource` objects in Kubernetes.
 //!
-//! - [`resource`]: the custom resource and its validation.
-//! - [`partner_account`], [`accounts`], [`identity`]: PartnerAccounts — the identity and grant
-//!   (pure), their run-time state and reconciler, and the AWS identities they stand for.
-//! - [`sync`]: one reconcile pass as straight-line steps over [`partner_api::PartnerApi`].
-//! - [`status`], [`reason`], [`ownership`], [`backoff`]: the pure pieces a pass is made of:
-//!   status and conditions and Events, the vocabulary, name ownership, retry delays.
-//! - [`reconciler`]: the shell that runs a pass and writes its outcome to Kubernetes.
-//! - [`eventbridge`]: the production partner API: every EventBridge call, rate-limited and
-//!   measured.
-//! - [`error`]: the one error type and the classification of AWS errors.
-//! - [`operator`]: the `run` command: leader election, controller, shutdown.
-//! - [`preflight`], [`watches`]: the start-up checks (every resource served and permitted, or
-//!   a non-zero exit naming the fix) and the health of the watches `/readyz` answers from.
-//! - [`import`]: the `import` command: manifests for a partner's existing sources.
-//! - [`config`], [`settings`], [`http`], [`metrics`], [`telemetry`]: flags, the settings a
-//!   pass uses, endpoints, metrics, logs.
+//! The folders, from the bottom up; each may use only those below it:
+//!
+//! - [`resources`]: the two custom resources (PartnerEventSource, PartnerAccount), their
+//!   validation, and the constants every module names them by (finalizer, field manager,
+//!   annotations).
+//! - [`error`], [`metrics`]: the one error type with the one classification of AWS errors, and
+//!   the Prometheus registry; leaves that everything may use.
+//! - [`aws`]: the partner API as a trait, its EventBridge implementation, the request budget
+//!   per AWS account and region, the identities calls are made as.
+//! - [`accounts`]: PartnerAccounts at run time — which identity an object acts with and
+//!   whether its grant permits it (pure, in `accounts::grant`), and the account reconciler.
+//! - [`reconcile`]: one pass over a PartnerEventSource — straight-line steps over the partner
+//!   API (`sync`), the pure pieces (status and conditions, reasons, ownership, backoff), and
+//!   the shell that reads the cluster and writes the outcome (`shell`).
+//! - [`cli`]: the flags of every command, and the `import` command.
+//! - [`runtime`]: the `run` command's wiring — start-up checks, leader election, watches,
+//!   controllers, HTTP endpoints, logs.
+//!
+//! One create, from the watch to the SDK: `runtime::operator` watches PartnerEventSources
+//! into a cache and runs kube-runtime's `Controller`, which calls `reconcile::shell::reconcile`;
+//! the shell asks `accounts` which identity the object acts as, decides with
+//! `reconcile::shell`'s admission whether it may go to AWS now, and runs `reconcile::sync::apply`
+//! over `aws::eventbridge`'s `PartnerApi`, which waits on `aws::budget` and calls
+//! `CreatePartnerEventSource` through the SDK client of `aws::identity`; the answer becomes a
+//! status in `reconcile::status`, which the shell writes back.
 
 pub mod accounts;
-pub mod backoff;
-pub mod budget;
-pub mod config;
+pub mod aws;
+pub mod cli;
 pub mod error;
-pub mod eventbridge;
-pub mod http;
-pub mod identity;
-pub mod import;
 pub mod metrics;
-pub mod operator;
-pub mod ownership;
-pub mod partner_account;
-pub mod partner_api;
-pub mod preflight;
-pub mod reason;
-pub mod reconciler;
-pub mod resource;
-pub mod settings;
-pub mod status;
-pub mod sync;
-pub mod telemetry;
-pub mod watches;
+pub mod reconcile;
+pub mod resources;
+pub mod runtime;
 
 use kube::CustomResourceExt;
 
 /// The PartnerAccount CustomResourceDefinition as YAML, exactly as `crd --kind PartnerAccount`
 /// prints it and as `crds/partneraccounts.eventbridgepartner.dev.yaml` holds it.
 pub fn partner_account_crd_yaml() -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(&partner_account::PartnerAccount::crd())
+    serde_yaml::to_string(&resources::PartnerAccount::crd())
 }
 
 /// The PartnerEventSource CustomResourceDefinition as YAML, exactly as `crd` prints it and as
 /// `crds/partnereventsources.eventbridgepartner.dev.yaml` holds it.
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
-    serde_yaml::to_string(&resource::PartnerEventSource::crd())
+    serde_yaml::to_string(&resources::PartnerEventSource::crd())
 }

@@ -3,10 +3,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use eventbridge_partner_operator::config::{Cli, Command, CrdKind};
-use eventbridge_partner_operator::{
-    crd_yaml, import, operator, partner_account_crd_yaml, telemetry,
-};
+use eventbridge_partner_operator::cli::config::{Cli, Command, CrdKind};
+use eventbridge_partner_operator::cli::import;
+use eventbridge_partner_operator::runtime::{operator, telemetry};
+use eventbridge_partner_operator::{crd_yaml, partner_account_crd_yaml};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();

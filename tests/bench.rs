@@ -15,7 +15,7 @@ mod support;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use eventbridge_partner_operator::resource::PartnerEventSource;
+use eventbridge_partner_operator::resources::PartnerEventSource;
 use futures::{StreamExt, stream};
 use kube::api::{Api, DeleteParams, ListParams};
 use kube::runtime::{WatchStreamExt, watcher};
@@ -191,7 +191,7 @@ async fn run(n: usize) -> Value {
         .arg("--resync-interval", &format!("{resync_secs}s"))
         .env(
             "RUST_LOG",
-            "warn,eventbridge_partner_operator::operator=info",
+            "warn,eventbridge_partner_operator::runtime::operator=info",
         )
         .start();
     operator.http_addr().await;

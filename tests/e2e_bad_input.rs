@@ -13,7 +13,7 @@ mod support;
 
 use std::time::Duration;
 
-use eventbridge_partner_operator::resource::PartnerEventSource;
+use eventbridge_partner_operator::resources::PartnerEventSource;
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, PostParams};
 use kube::{Client, ResourceExt};

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator, OUTCOME_OK};
-use eventbridge_partner_operator::resource::{DeletionPolicy, PartnerEventSource};
+use eventbridge_partner_operator::resources::{DeletionPolicy, PartnerEventSource};
 use serde::Deserialize;
 use support::operator::{PARTNER_ACCESS_KEY_ID, PARTNER_SECRET_ACCESS_KEY};
 use support::scenario::{CUSTOMER, Scenario, sdk_client, unique};

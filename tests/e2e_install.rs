@@ -88,7 +88,7 @@ async fn the_operator_does_its_job_as_the_charts_service_account_and_nothing_mor
     ))
     .await;
     let objects = s.api_in(&s.namespace);
-    let mine: Api<eventbridge_partner_operator::resource::PartnerEventSource> =
+    let mine: Api<eventbridge_partner_operator::resources::PartnerEventSource> =
         Api::namespaced(as_operator, &s.namespace);
     let denied = mine
         .delete("kept", &DeleteParams::default())

@@ -11,8 +11,8 @@ mod support;
 use std::time::Duration;
 
 use eventbridge_partner_emulator::ChangeKind;
-use eventbridge_partner_operator::reconciler::FINALIZER;
-use eventbridge_partner_operator::resource::PartnerEventSource;
+use eventbridge_partner_operator::resources::FINALIZER;
+use eventbridge_partner_operator::resources::PartnerEventSource;
 use kube::ResourceExt;
 use support::kube_faults::{ERROR_CODES, KubeFaultProxy, KubeFaults};
 use support::operator::{Launch, OperatorProcess};

@@ -104,7 +104,7 @@ async fn on_expiry_recreate_creates_the_expired_source_again() {
     s.emulator.set_pending_expiration(PENDING_FOR);
     let _operator = s.launch().arg("--resync-interval", "1s").start();
     let mut obj = s.object("orders", &source("orders"), CUSTOMER);
-    obj.spec.on_expiry = Some(eventbridge_partner_operator::resource::OnExpiry::Recreate);
+    obj.spec.on_expiry = Some(eventbridge_partner_operator::resources::OnExpiry::Recreate);
     s.create(&obj).await;
     s.wait_looked_at("orders").await;
     s.wait_emulator("the source expired and was created again", |e| {
@@ -151,7 +151,7 @@ async fn a_customer_deleting_its_bus_shows_pending_and_then_expired() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observe_reports_existing_and_missing_sources_without_a_mutating_call() {
-    use eventbridge_partner_operator::resource::ManagementPolicy;
+    use eventbridge_partner_operator::resources::ManagementPolicy;
     let s = Scenario::start("observe").await;
     let aws = s.aws_as(s.emulator.partner_account()).await;
     aws.create_partner_event_source()
@@ -189,7 +189,7 @@ async fn observe_reports_existing_and_missing_sources_without_a_mutating_call() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn observe_then_manage_takes_over_without_a_create() {
-    use eventbridge_partner_operator::resource::ManagementPolicy;
+    use eventbridge_partner_operator::resources::ManagementPolicy;
     let s = Scenario::start("takeover").await;
     let aws = s.aws_as(s.emulator.partner_account()).await;
     aws.create_partner_event_source()

@@ -6,8 +6,9 @@ mod support;
 use std::time::Duration;
 
 use eventbridge_partner_operator::error::Error;
-use eventbridge_partner_operator::reconciler::{FINALIZER, remove_finalizer, write_status};
-use eventbridge_partner_operator::resource::{DeletionPolicy, PartnerEventSourceStatus};
+use eventbridge_partner_operator::reconcile::shell::{remove_finalizer, write_status};
+use eventbridge_partner_operator::resources::FINALIZER;
+use eventbridge_partner_operator::resources::{DeletionPolicy, PartnerEventSourceStatus};
 use kube::ResourceExt;
 use support::repo::{read, sorted_files};
 use support::scenario::{CUSTOMER, Scenario, condition_is};

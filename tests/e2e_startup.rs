@@ -294,9 +294,9 @@ async fn an_api_server_away_at_start_is_waited_for_without_exiting() {
 /// it is Ready.
 async fn wait_ready_object(cp: &ControlPlane, namespace: &str, selector: &str) {
     let client = cp.admin_client().await;
-    let api: kube::Api<eventbridge_partner_operator::resource::PartnerEventSource> =
+    let api: kube::Api<eventbridge_partner_operator::resources::PartnerEventSource> =
         kube::Api::namespaced(client, namespace);
-    let mut obj: eventbridge_partner_operator::resource::PartnerEventSource =
+    let mut obj: eventbridge_partner_operator::resources::PartnerEventSource =
         serde_yaml::from_str(&support::repo::read("examples/partnereventsource.yaml")).unwrap();
     obj.metadata.namespace = Some(namespace.to_owned());
     obj.metadata.labels = Some([("e2e".to_owned(), selector.to_owned())].into());

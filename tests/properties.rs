@@ -23,7 +23,7 @@ use std::fmt::Debug;
 use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_eventbridge::error::ProvideErrorMetadata;
 use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
-use eventbridge_partner_operator::resource::{PartnerEventSource, PartnerEventSourceSpec};
+use eventbridge_partner_operator::resources::{PartnerEventSource, PartnerEventSourceSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
 use proptest::prelude::*;

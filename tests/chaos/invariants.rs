@@ -7,7 +7,7 @@ use std::fmt;
 use std::time::SystemTime;
 
 use eventbridge_partner_emulator::{ChangeKind, SourceChange, SourceSnapshot};
-use eventbridge_partner_operator::resource::{DeletionPolicy, PartnerEventSource};
+use eventbridge_partner_operator::resources::{DeletionPolicy, PartnerEventSource};
 use kube::ResourceExt;
 
 /// One life of one object: from its creation to the moment it was seen gone.
@@ -248,7 +248,7 @@ mod tests {
     use std::time::{Duration, UNIX_EPOCH};
 
     use eventbridge_partner_emulator::SourceState;
-    use eventbridge_partner_operator::resource::{
+    use eventbridge_partner_operator::resources::{
         PartnerEventSourceSpec, PartnerEventSourceStatus,
     };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator, RandomFaults};
-use eventbridge_partner_operator::resource::PartnerEventSource;
+use eventbridge_partner_operator::resources::PartnerEventSource;
 use kube::api::Api;
 use kube::{Client, ResourceExt};
 

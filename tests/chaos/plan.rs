@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use eventbridge_partner_operator::resource::DeletionPolicy;
+use eventbridge_partner_operator::resources::DeletionPolicy;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use eventbridge_partner_operator::resource::{
+use eventbridge_partner_operator::resources::{
     DeletionPolicy, PartnerEventSource, PartnerEventSourceSpec,
 };
 use futures::StreamExt;
@@ -18,7 +18,7 @@ use kube::{Client, ResourceExt};
 use crate::invariants::Life;
 use crate::plan::{Op, Role, Signal, Step};
 use crate::support::operator::{Launch, OperatorProcess};
-use eventbridge_partner_operator::reconciler::FINALIZER;
+use eventbridge_partner_operator::resources::FINALIZER;
 
 /// The customer account every source is offered to.
 pub const CUSTOMER: &str = "123456789012";

@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use eventbridge_partner_emulator::{Config as EmulatorConfig, Emulator};
-use eventbridge_partner_operator::resource::{PartnerEventSource, PartnerEventSourceSpec};
+use eventbridge_partner_operator::resources::{PartnerEventSource, PartnerEventSourceSpec};
 use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, ObjectMeta, PostParams};

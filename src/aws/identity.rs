@@ -17,7 +17,7 @@ use aws_sdk_eventbridge::config::Region;
 use aws_sdk_eventbridge::{Client, Config};
 
 use crate::error::chain;
-use crate::partner_account::{CallerIdentity, PartnerAccountSpec};
+use crate::resources::{CallerIdentity, PartnerAccountSpec};
 
 /// The budget key of an identity whose account could not be read.
 pub const UNKNOWN_ACCOUNT: &str = "default";

@@ -1,4 +1,4 @@
-//! The reconcile shell: reads what a pass needs from the cluster, runs [`crate::sync`]'s
+//! The reconcile shell: reads what a pass needs from the cluster, runs [`crate::reconcile::sync`]'s
 //! `apply` or `cleanup` against EventBridge, and writes the outcome back (status, Events,
 //! finalizer, requeue).
 
@@ -15,29 +15,25 @@ use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::accounts::{Accounts, Acting};
-use crate::backoff::{FailureCounts, retry_delay};
-use crate::budget::{Budget, Priority};
+use crate::accounts::{Access, Accounts, Acting};
+use crate::aws::budget::{Budget, Priority};
+use crate::aws::eventbridge::EventBridge;
+use crate::aws::partner_api::Counted;
 use crate::error::Error;
-use crate::eventbridge::EventBridge;
 use crate::metrics::{Metrics, ObjectCounts};
-use crate::ownership::{Claim, Ownership, ownership};
-use crate::partner_api::Counted;
-use crate::reason::READY;
-use crate::resource::{
-    ManagementPolicy, PartnerEventSource, PartnerEventSourceStatus, SourceState,
+use crate::reconcile::backoff::{FailureCounts, retry_delay};
+use crate::reconcile::ownership::{Claim, Ownership, ownership};
+use crate::reconcile::reason::READY;
+use crate::reconcile::settings::Settings;
+use crate::reconcile::status::{self, Note, Observed, Outcome, Requeue};
+use crate::reconcile::sync;
+use crate::resources::{
+    FIELD_MANAGER, FINALIZER, ManagementPolicy, PartnerEventSource, PartnerEventSourceStatus,
+    SourceState,
 };
-use crate::settings::Settings;
-use crate::status::{self, Access, Note, Observed, Outcome, Requeue};
-use crate::sync;
 
 /// How early a resync may come and still count as due.
 const RESYNC_SLACK: Duration = Duration::from_secs(1);
-
-/// The finalizer that keeps an object until its source is dealt with in AWS.
-pub const FINALIZER: &str = "eventbridgepartner.dev/finalizer";
-/// Field manager of the status the operator writes.
-pub const FIELD_MANAGER: &str = "eventbridge-partner-operator";
 
 /// What every reconcile shares.
 pub struct Context {

@@ -7,14 +7,13 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::Timestamp;
 
 use super::*;
+use crate::aws::partner_api::fake::{FakePartnerApi, arn, aws_error};
 use crate::error::AwsErrorClass;
-use crate::partner_api::fake::{FakePartnerApi, arn, aws_error};
-use crate::reason::PAUSED;
-use crate::reason::{ACTIVATED, READY};
-use crate::resource::{
+use crate::reconcile::reason::PAUSED;
+use crate::reconcile::reason::{ACTIVATED, READY};
+use crate::resources::{
     ManagementPolicy, OnExpiry, PartnerEventSourceSpec, PartnerEventSourceStatus, SourceState,
 };
-use crate::status::Access;
 
 const NAME: &str = "aws.partner/acme.com/customer-4711/orders";
 const ACCOUNT: &str = "123456789012";
@@ -501,14 +500,14 @@ async fn a_new_object_is_marked_creating_until_the_answer_comes() {
         partner_account: None,
         now: now(),
     };
-    let mark = crate::status::creating(&observed).expect("a new object is marked");
+    let mark = crate::reconcile::status::creating(&observed).expect("a new object is marked");
     let ready = mark.conditions.iter().find(|c| c.type_ == READY).unwrap();
     assert_eq!(
         (ready.status.as_str(), ready.reason.as_str()),
         ("False", "Creating")
     );
     assert!(
-        !crate::status::is_resync(&observed),
+        !crate::reconcile::status::is_resync(&observed),
         "new work is user-driven"
     );
     // Marked once per generation; a Ready object is a resync, not marked again.
@@ -516,27 +515,27 @@ async fn a_new_object_is_marked_creating_until_the_answer_comes() {
         status: Some(&mark),
         ..observed.clone()
     };
-    assert!(crate::status::creating(&marked).is_none());
+    assert!(crate::reconcile::status::creating(&marked).is_none());
     let (_, ready_status) = ready_status().await;
     let settled = Observed {
         status: Some(&ready_status),
         ..observed.clone()
     };
-    assert!(crate::status::creating(&settled).is_none());
-    assert!(crate::status::is_resync(&settled));
+    assert!(crate::reconcile::status::creating(&settled).is_none());
+    assert!(crate::reconcile::status::is_resync(&settled));
     // A changed object is user-driven again.
     let changed = Observed {
         generation: Some(2),
         ..settled
     };
-    assert!(!crate::status::is_resync(&changed));
+    assert!(!crate::reconcile::status::is_resync(&changed));
     // Objects that will not be created are not marked.
     let conflict = Ownership::ConflictWith("team-b/orders".into());
     let loser = Observed {
         ownership: &conflict,
         ..observed
     };
-    assert!(crate::status::creating(&loser).is_none());
+    assert!(crate::reconcile::status::creating(&loser).is_none());
 }
 
 async fn deleting(policy: Option<DeletionPolicy>) -> (FakePartnerApi, Case) {

@@ -7,12 +7,12 @@ use std::time::Instant;
 
 use k8s_openapi::jiff::Timestamp;
 
-use crate::budget::{Budget, BudgetKey, Budgets, Priority};
+use crate::aws::budget::{Budget, BudgetKey, Budgets, Priority};
+use crate::aws::identity::Identity;
+use crate::aws::partner_api::{Operation, PartnerApi, SourceAccount};
 use crate::error::{AwsError, AwsErrorClass};
-use crate::identity::Identity;
 use crate::metrics::Metrics;
-use crate::partner_api::{Operation, PartnerApi, SourceAccount};
-use crate::resource::SourceState;
+use crate::resources::SourceState;
 
 /// The partner API of EventBridge, shared by all reconciles.
 pub struct EventBridge {
@@ -263,9 +263,9 @@ mod tests {
     use aws_smithy_runtime_api::http::StatusCode;
     use aws_smithy_types::body::SdkBody;
 
-    use crate::budget::BudgetSettings;
+    use crate::aws::budget::BudgetSettings;
+    use crate::aws::identity::UNKNOWN_ACCOUNT;
     use crate::error::TerminalCause;
-    use crate::identity::UNKNOWN_ACCOUNT;
     use aws_sdk_eventbridge::Config;
 
     const NAME: &str = "aws.partner/acme.com/c/orders";

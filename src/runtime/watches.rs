@@ -15,7 +15,7 @@ use tokio::time::Instant;
 use tracing::{error, info};
 
 use crate::metrics::Metrics;
-use crate::preflight::{self, Answer, Problem, Rbac, Resource};
+use crate::runtime::preflight::{self, Answer, Problem, Rbac, Resource};
 
 /// The watches a pass waits on.
 pub const WATCHED: [Resource; 3] = [

@@ -1,5 +1,5 @@
 //! The four EventBridge partner operations the operator uses, as a trait: the real SDK wrapper
-//! ([`crate::eventbridge::EventBridge`]) implements it in production, an in-memory fake in the
+//! ([`crate::aws::eventbridge::EventBridge`]) implements it in production, an in-memory fake in the
 //! unit tests. Results are plain values; every failure is an [`AwsError`] already classified
 //! by [`crate::error::classify`].
 
@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use k8s_openapi::jiff::Timestamp;
 
 use crate::error::AwsError;
-use crate::resource::SourceState;
+use crate::resources::SourceState;
 
 /// One account a source is shared with, from `ListPartnerEventSourceAccounts`.
 #[derive(Clone, Debug, PartialEq, Eq)]

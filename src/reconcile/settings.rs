@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use crate::resource::DeletionPolicy;
+use crate::resources::DeletionPolicy;
 
 /// Settings of every reconcile pass.
 #[derive(Clone, Debug)]

@@ -4,7 +4,7 @@ use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use crate::cli::config::LogFormat;
 
 /// The default filter: the operator at info, chatty libraries at warn. `RUST_LOG` overrides it.
 const DEFAULT_FILTER: &str = "info,kube=warn,kube_runtime=warn,kube_lease_manager=warn,aws_config=warn,aws_smithy_runtime=warn,hyper=warn,tower=warn";

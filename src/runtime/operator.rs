@@ -24,19 +24,19 @@ use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::accounts::{AccountContext, Accounts, account_error_policy, reconcile_account};
-use crate::budget::{BudgetKey, Budgets};
-use crate::config::RunArgs;
+use crate::aws::budget::{BudgetKey, Budgets};
+use crate::aws::eventbridge::EventBridge;
+use crate::aws::identity::{Identities, Identity, load_sdk_config};
+use crate::cli::config::RunArgs;
 use crate::error::Error;
-use crate::eventbridge::EventBridge;
-use crate::http::{self, Health, Phase};
-use crate::identity::{Identities, Identity, load_sdk_config};
 use crate::metrics::Metrics;
-use crate::partner_account::PartnerAccount;
-use crate::preflight::{self, Rbac, Resource};
-use crate::reconciler::{self, Context};
-use crate::resource::PartnerEventSource;
-use crate::settings::Settings;
-use crate::watches::{self, Watches};
+use crate::reconcile::settings::Settings;
+use crate::reconcile::shell::{self, Context};
+use crate::resources::PartnerAccount;
+use crate::resources::PartnerEventSource;
+use crate::runtime::http::{self, Health, Phase};
+use crate::runtime::preflight::{self, Rbac, Resource};
+use crate::runtime::watches::{self, Watches};
 
 /// Where Kubernetes mounts the pod's namespace.
 const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
@@ -389,7 +389,7 @@ async fn run_both(
 ) {
     let sources = sources
         .graceful_shutdown_on(stop.clone().cancelled_owned())
-        .run(reconciler::reconcile, reconciler::error_policy, ctx)
+        .run(shell::reconcile, shell::error_policy, ctx)
         .for_each(log_failure);
     let accounts = accounts
         .graceful_shutdown_on(stop.clone().cancelled_owned())

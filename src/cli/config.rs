@@ -5,11 +5,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::budget::BudgetSettings;
-use crate::import::ImportArgs;
-use crate::partner_account::OwnIdentity;
-use crate::resource::DeletionPolicy;
-use crate::settings::Settings;
+use crate::accounts::OwnIdentity;
+use crate::aws::budget::BudgetSettings;
+use crate::cli::import::ImportArgs;
+use crate::reconcile::settings::Settings;
+use crate::resources::DeletionPolicy;
 
 /// Keeps Amazon EventBridge partner event sources in line with PartnerEventSource objects.
 #[derive(Debug, Parser)]

@@ -11,16 +11,17 @@
 //! - paused, or expired and left so: nothing;
 //! - deletion: `Delete`, or nothing.
 
+use crate::accounts::Access;
+use crate::aws::partner_api::{Operation, PartnerApi, SourceAccount};
 use crate::error::{AwsError, AwsErrorClass};
-use crate::ownership::Ownership;
-use crate::partner_api::{Operation, PartnerApi, SourceAccount};
-use crate::reason::Reason;
-use crate::resource::{DeletionPolicy, OnExpiry, SourceState};
-use crate::settings::Settings;
-use crate::status::{
-    Access, Note, Observed, Origin, Outcome, PassResult, Requeue, expired, failed, paused, ready,
-    retrying, state_lookup_failed, stuck,
+use crate::reconcile::ownership::Ownership;
+use crate::reconcile::reason::Reason;
+use crate::reconcile::settings::Settings;
+use crate::reconcile::status::{
+    Note, Observed, Origin, Outcome, PassResult, Requeue, expired, failed, paused, ready, retrying,
+    state_lookup_failed, stuck,
 };
+use crate::resources::{DeletionPolicy, OnExpiry, SourceState};
 
 /// Brings the source in AWS in line with a live object: the checks before AWS, then create
 /// or look, and report.

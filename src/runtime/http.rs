@@ -15,9 +15,9 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, ObjectCounts};
-use crate::reconciler::object_counts;
-use crate::resource::PartnerEventSource;
-use crate::watches::Watches;
+use crate::reconcile::shell::object_counts;
+use crate::resources::PartnerEventSource;
+use crate::runtime::watches::Watches;
 
 /// Where the replica is in its life, as `/readyz` reports it.
 #[derive(Clone, Default)]

@@ -17,14 +17,13 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::sync::mpsc;
 use tracing::{info, warn};
 
+mod grant;
+
+pub use grant::{Access, OwnIdentity, Resolution, permits, resolve};
+
+use crate::aws::identity::{Identities, Identity};
 use crate::error::Error;
-use crate::identity::{Identities, Identity};
-use crate::partner_account::{
-    OwnIdentity, PartnerAccount, PartnerAccountStatus, Resolution, permits, resolve,
-};
-use crate::reconciler::FIELD_MANAGER;
-use crate::resource::PartnerEventSource;
-use crate::status::Access;
+use crate::resources::{FIELD_MANAGER, PartnerAccount, PartnerAccountStatus, PartnerEventSource};
 
 /// Whether a PartnerAccount's identity can be used.
 #[derive(Clone, Debug)]

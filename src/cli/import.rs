@@ -23,10 +23,10 @@ use kube::Resource;
 use regex::Regex;
 use serde::Serialize;
 
-use crate::config::RunArgs;
+use crate::aws::identity::load_sdk_config;
+use crate::cli::config::RunArgs;
 use crate::error::AwsError;
-use crate::identity::load_sdk_config;
-use crate::resource::{DeletionPolicy, PartnerEventSource};
+use crate::resources::{DeletionPolicy, PartnerEventSource};
 
 /// Pattern of `ListPartnerEventSources`' `NamePrefix`, from the EventBridge model's
 /// `PartnerEventSourceNamePrefix` shape, anchored over the whole value: `aws.partner/`, the
@@ -570,7 +570,7 @@ fn write_files(dir: &Path, manifests: &[Manifest]) -> Result<(), ImportError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Cli, Command};
+    use crate::cli::config::{Cli, Command};
     use clap::Parser;
 
     const ACCOUNT: &str = "123456789012";

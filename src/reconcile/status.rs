@@ -6,27 +6,17 @@ use std::time::Duration;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
 use k8s_openapi::jiff::{SignedDuration, Timestamp};
 
-use crate::backoff::retry_delay;
+use crate::accounts::Access;
+use crate::aws::partner_api::{Operation, SourceAccount};
 use crate::error::{AwsError, AwsErrorClass};
-use crate::ownership::Ownership;
-use crate::partner_api::{Operation, SourceAccount};
-use crate::reason::{ACTIVATED, PAUSED, READY, Reason};
-use crate::resource::{
+use crate::reconcile::backoff::retry_delay;
+use crate::reconcile::ownership::Ownership;
+use crate::reconcile::reason::{ACTIVATED, PAUSED, READY, Reason};
+use crate::reconcile::settings::Settings;
+use crate::resources::{
     ManagementPolicy, OnExpiry, PAUSED_ANNOTATION, PartnerEventSourceSpec,
     PartnerEventSourceStatus, SourceState,
 };
-use crate::settings::Settings;
-
-/// Whether the object's partner account lets it reach AWS.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Access {
-    /// The grant permits it and the account's identity works.
-    Granted,
-    /// Outside the partner account's grant: the rule broken.
-    NotPermitted(String),
-    /// The partner account cannot be used now: why.
-    NotReady(String),
-}
 
 /// What a pass knows about the object before it talks to AWS.
 #[derive(Clone, Debug)]
