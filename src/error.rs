@@ -5,7 +5,6 @@
 
 use std::error::Error as StdError;
 use std::fmt;
-use std::time::Duration;
 
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::operation::RequestId;
@@ -24,15 +23,6 @@ pub enum Error {
     /// A JSON patch could not be built from its operations.
     #[error("building a JSON patch: {0}")]
     Patch(#[from] serde_json::Error),
-
-    /// Cleanup of a deleted object could not finish yet; the finalizer stays and the object is
-    /// looked at again after the given delay. Not a fault of the operator: deletion in AWS is
-    /// being retried, or is blocked until a person acts (the status says which).
-    #[error("deletion in AWS not finished, next attempt in {after:?}")]
-    DeletePending {
-        /// When to try again.
-        after: Duration,
-    },
 
     /// The operator was started with settings it cannot work with.
     #[error("configuration: {0}")]
@@ -61,8 +51,8 @@ pub enum Error {
 }
 
 impl Error {
-    /// Wraps an error from kube-runtime's finalizer helper, keeping a cleanup that is still
-    /// pending recognisable for the error policy.
+    /// Unwraps an error from kube-runtime's finalizer helper: the pass's own error as it was,
+    /// or the helper's (adding the finalizer failed).
     pub fn from_finalizer(err: kube::runtime::finalizer::Error<Error>) -> Error {
         use kube::runtime::finalizer::Error as F;
         match err {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use eventbridge_partner_emulator::Role;
-use eventbridge_partner_operator::resources::{PartnerAccount, PartnerAccountSpec};
 use eventbridge_partner_operator::resources::PartnerAccountRef;
+use eventbridge_partner_operator::resources::{PartnerAccount, PartnerAccountSpec};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::Value;

@@ -4,7 +4,9 @@
 //! and writes the outcome. May use [`crate::accounts`], [`crate::aws`], [`crate::resources`],
 //! the error type and the metrics; nothing here knows about the CLI or the process wiring.
 
+pub mod admission;
 pub mod backoff;
+pub mod objects;
 pub mod ownership;
 pub mod reason;
 pub mod settings;

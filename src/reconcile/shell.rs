@@ -2,9 +2,8 @@
 //! `apply` or `cleanup` against EventBridge, and writes the outcome back (status, Events,
 //! finalizer, requeue).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::jiff::Timestamp;
 use kube::api::{Api, Patch, PatchParams};
@@ -13,27 +12,25 @@ use kube::runtime::events::{Event as KubeEvent, EventType, Recorder};
 use kube::runtime::finalizer::{Event as FinalizerEvent, finalizer};
 use kube::runtime::reflector::Store;
 use kube::{Client, Resource, ResourceExt};
+use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
 use crate::accounts::{Access, Accounts, Acting};
-use crate::aws::budget::{Budget, Priority};
+use crate::aws::budget::Budget;
 use crate::aws::eventbridge::EventBridge;
 use crate::aws::partner_api::Counted;
 use crate::error::Error;
-use crate::metrics::{Metrics, ObjectCounts};
-use crate::reconcile::backoff::{FailureCounts, retry_delay};
+use crate::metrics::Metrics;
+use crate::reconcile::admission::{self, Backlog, Gate, PassKind};
+use crate::reconcile::backoff::retry_delay;
+use crate::reconcile::objects::ObjectStates;
 use crate::reconcile::ownership::{Claim, Ownership, ownership};
-use crate::reconcile::reason::READY;
 use crate::reconcile::settings::Settings;
 use crate::reconcile::status::{self, Note, Observed, Outcome, Requeue};
 use crate::reconcile::sync;
 use crate::resources::{
     FIELD_MANAGER, FINALIZER, ManagementPolicy, PartnerEventSource, PartnerEventSourceStatus,
-    SourceState,
 };
-
-/// How early a resync may come and still count as due.
-const RESYNC_SLACK: Duration = Duration::from_secs(1);
 
 /// What every reconcile shares.
 pub struct Context {
@@ -51,19 +48,12 @@ pub struct Context {
     pub metrics: Arc<Metrics>,
     /// Reconcile settings.
     pub settings: Settings,
-    /// Transient failures in a row, by object UID, for per-object backoff.
-    failures: FailureCounts,
-    /// New objects marked `Creating` and not yet answered, by UID, with the generation marked:
-    /// the backlog of user-driven work, and a guard against marking one twice while the cache
-    /// catches up with the mark.
-    creating: Mutex<HashMap<String, Option<i64>>>,
+    /// What is remembered about each object between passes: failures in a row, the
+    /// `Creating` mark, when its next check is due.
+    pub objects: ObjectStates,
     /// How many workers may wait on the AWS budget for new objects before further new objects
     /// are deferred (so that the others stay free to mark new objects at once).
     waiting_limit: usize,
-    /// When each object's next check in AWS is due, by UID. A resync pass before that makes no
-    /// call, whatever triggered it (a namespace or PartnerAccount recheck, a re-list); the first
-    /// pass over a settled object after a start or a change of leader sets it.
-    due: Mutex<HashMap<String, Instant>>,
 }
 
 impl Context {
@@ -85,10 +75,8 @@ impl Context {
             recorder,
             metrics,
             settings,
-            failures: FailureCounts::default(),
-            creating: Mutex::new(HashMap::new()),
+            objects: ObjectStates::default(),
             waiting_limit: 2,
-            due: Mutex::new(HashMap::new()),
         }
     }
 
@@ -97,30 +85,6 @@ impl Context {
     pub fn with_workers(mut self, workers: u16) -> Self {
         self.waiting_limit = usize::from(workers / 2).max(1);
         self
-    }
-
-    fn creating(&self) -> MutexGuard<'_, HashMap<String, Option<i64>>> {
-        // A plain map of marks; a panic elsewhere cannot leave it inconsistent.
-        self.creating.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn due(&self) -> MutexGuard<'_, HashMap<String, Instant>> {
-        self.due.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// How long until a resync of the object is due; `None` when it is due now. The first time
-    /// this process asks about a settled object, its check is spread over the last nine tenths
-    /// of `interval`: the status says it was fine when the last process looked, and a restart
-    /// or a change of leader must not sweep AWS with every object at once.
-    fn resync_wait(&self, uid: &str, interval: Duration) -> Option<Duration> {
-        let now = Instant::now();
-        let due = *self
-            .due()
-            .entry(uid.to_owned())
-            .or_insert_with(|| now + interval.mul_f64(0.1 + 0.9 * rand::random::<f64>()));
-        // A requeue may fire a moment early; that is on time.
-        due.checked_duration_since(now)
-            .filter(|wait| *wait > RESYNC_SLACK)
     }
 
     /// The region a pass over `obj` uses: the spec's, its partner account's, the operator's.
@@ -160,42 +124,8 @@ fn claim(obj: &PartnerEventSource, acting: &Acting) -> Claim {
     }
 }
 
-/// Counts the watched objects by `Ready` status and AWS state, for the object gauges.
-pub fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
-    let mut by_ready: HashMap<String, i64> = HashMap::new();
-    let mut by_state: HashMap<String, i64> = HashMap::new();
-    let soon = Timestamp::now() + status::EXPIRY_WARNING;
-    let mut expiring_soon = 0;
-    for obj in store.state() {
-        if let Some(st) = &obj.status
-            && st.state == Some(SourceState::Pending)
-            && st.expiration_time.as_ref().is_some_and(|t| t.0 <= soon)
-        {
-            expiring_soon += 1;
-        }
-        let ready = obj
-            .condition(READY)
-            .map_or("Unknown", |c| c.status.as_str());
-        *by_ready.entry(ready.to_owned()).or_default() += 1;
-        let state = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.state.as_ref())
-            .map_or("Unknown", |s| s.as_str());
-        *by_state.entry(state.to_owned()).or_default() += 1;
-    }
-    let mut counts = ObjectCounts {
-        by_ready: by_ready.into_iter().collect(),
-        by_state: by_state.into_iter().collect(),
-        expiring_soon,
-    };
-    counts.by_ready.sort();
-    counts.by_state.sort();
-    counts
-}
-
 /// Reconciles one object: kube-runtime's finalizer helper adds the finalizer before anything
-/// reaches AWS, and runs the cleanup branch once the object is being deleted.
+/// reaches AWS; a deleted object is settled by [`release`], which removes the finalizer itself.
 pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Result<Action, Error> {
     // `object` rather than `name`: JSON logs already use `name` for the span's own name.
     let span = info_span!(
@@ -216,7 +146,7 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
         }
         finalizer(&api, FINALIZER, obj, |event| async {
             match event {
-                FinalizerEvent::Apply(o) => pass(&o, &ctx, &api, false).await,
+                FinalizerEvent::Apply(o) => Ok(pass(&o, &ctx, &api, false).await?.action(&ctx)),
                 // Deletions never get here: `release` settles them.
                 FinalizerEvent::Cleanup(_) => Ok(Action::await_change()),
             }
@@ -244,14 +174,21 @@ async fn release(
     let current = api.get_opt(&cached.name_any()).await?;
     let Some(obj) = current.filter(|o| o.uid() == cached.uid()) else {
         debug!("the object is gone, or another object has its name: nothing left to settle");
+        ctx.objects.forget(&cached.uid().unwrap_or_default());
         return Ok(Action::await_change());
     };
     if !obj.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    let action = pass(&obj, ctx, api, true).await?;
-    remove_finalizer(api, &obj).await?;
-    Ok(action)
+    match pass(&obj, ctx, api, true).await? {
+        Passed::Ran { release: true, .. } => {
+            remove_finalizer(api, &obj).await?;
+            ctx.objects.forget(&obj.uid().unwrap_or_default());
+            Ok(Action::await_change())
+        }
+        // The finalizer stays: deletion in AWS is being retried, or waits for a person.
+        not_settled => Ok(not_settled.action(ctx)),
+    }
 }
 
 /// Removes the operator's finalizer from `obj`, and only from it: the patch tests the object's
@@ -303,24 +240,60 @@ where
     }
 }
 
+/// How a pass ended, for the caller that decides about the requeue and the finalizer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Passed {
+    /// Nothing was settled (the partner account is not checked yet, the check is not due, the
+    /// budget has no room): look again after this delay.
+    Later(Duration),
+    /// The steps ran and their outcome was written.
+    Ran {
+        /// What the pass served.
+        kind: PassKind,
+        /// Cleanup is finished: the finalizer may go.
+        release: bool,
+        /// When to look again.
+        requeue: Requeue,
+    },
+}
+
+impl Passed {
+    /// What the controller does next, unless the finalizer went.
+    fn action(self, ctx: &Context) -> Action {
+        match self {
+            Passed::Later(after)
+            | Passed::Ran {
+                requeue: Requeue::After(after),
+                ..
+            } => Action::requeue(after),
+            // A deletion that waits for a person is looked at again now and then: the
+            // finalizer holds the object, and nothing may change it.
+            Passed::Ran {
+                kind: PassKind::Delete,
+                release: false,
+                requeue: Requeue::AwaitChange,
+            } => Action::requeue(ctx.settings.terminal_requeue),
+            Passed::Ran {
+                requeue: Requeue::AwaitChange,
+                ..
+            } => Action::await_change(),
+        }
+    }
+}
+
 /// One pass: look at the object, run the steps against EventBridge, write the outcome.
 async fn pass(
     obj: &PartnerEventSource,
     ctx: &Context,
     api: &Api<PartnerEventSource>,
     deleting: bool,
-) -> Result<Action, Error> {
+) -> Result<Passed, Error> {
     let started = Instant::now();
     let uid = obj.uid().unwrap_or_default();
     let acting = ctx.accounts.acting(obj);
     if acting.unchecked {
-        // The PartnerAccount reconciler asks for this pass again once it has checked. A
-        // cleanup must not end Ok here: the finalizer helper would drop the finalizer.
-        let after = Duration::from_secs(5);
-        return match deleting {
-            true => Err(Error::DeletePending { after }),
-            false => Ok(Action::requeue(after)),
-        };
+        // The PartnerAccount reconciler asks for this pass again once it has checked.
+        return Ok(Passed::Later(Duration::from_secs(5)));
     }
     let ownership = ctx.ownership_of(obj, &acting);
     let region = ctx.region_of(obj, &acting);
@@ -330,106 +303,104 @@ async fn pass(
         status: obj.status.as_ref(),
         ownership: &ownership,
         region: region.as_deref(),
-        failures: ctx.failures.get(&uid),
+        failures: ctx.objects.failures(&uid),
         jitter: rand::random(),
         paused: obj.paused(),
         access: &acting.access,
         partner_account: acting.partner_account.as_deref(),
         now: Timestamp::now(),
     };
+    let kind = PassKind::of(deleting, &observed);
     let identity = acting
         .identity
         .unwrap_or_else(|| ctx.eventbridge.operator());
     let budget = region
         .as_deref()
         .map(|r| ctx.eventbridge.budget(&identity, r));
-    let resync = !deleting && status::is_resync(&observed);
     let settings = Settings {
         resync: budget.as_ref().map_or(ctx.settings.resync, |b| {
             b.resync_interval(ctx.settings.resync)
         }),
         ..ctx.settings.clone()
     };
-    if resync && let Some(wait) = ctx.resync_wait(&uid, settings.resync) {
-        debug!(after = ?wait, "next check in AWS not due yet");
-        return Ok(Action::requeue(wait));
+    let admitted = admit(obj, ctx, api, &observed, kind, budget.as_deref(), &settings);
+    if let Some(wait) = admitted.await? {
+        return Ok(Passed::Later(wait));
     }
-    if let Some(wait) = admit(obj, ctx, api, &observed, budget.as_deref(), deleting).await? {
-        return Ok(Action::requeue(wait));
-    }
-    let priority = if resync {
-        Priority::Resync
-    } else {
-        Priority::User
-    };
-    let calls = ctx.eventbridge.calls(identity, priority);
+    let calls = ctx.eventbridge.calls(identity, kind.priority());
     let aws = Counted::new(&calls);
-    let outcome = if deleting {
-        sync::cleanup(&aws, &observed, &settings).await
-    } else {
-        sync::apply(&aws, &observed, &settings).await
+    let outcome = match kind {
+        PassKind::Delete => sync::cleanup(&aws, &observed, &settings).await,
+        PassKind::Apply | PassKind::Resync => sync::apply(&aws, &observed, &settings).await,
     };
     finish(obj, ctx, api, &outcome, aws.calls(), started).await?;
-    action(deleting, &outcome, &settings)
+    Ok(Passed::Ran {
+        kind,
+        release: outcome.release,
+        requeue: outcome.requeue,
+    })
 }
 
-/// Whether the pass may go on to AWS now, or when to look again: resyncs within their share
-/// of the budget, new objects marked and, when the budget is busy, deferred; deletions and
+/// Whether the pass may go on to AWS now, or when to look again (decided by
+/// [`admission`]): a resync only once due and within its share of the budget, a new object
+/// marked `Creating` first and deferred while the budget is busy with others; deletions and
 /// paused objects always go on.
 async fn admit(
     obj: &PartnerEventSource,
     ctx: &Context,
     api: &Api<PartnerEventSource>,
     observed: &Observed<'_>,
+    kind: PassKind,
     budget: Option<&Budget>,
-    deleting: bool,
-) -> Result<Option<Duration>, Error> {
-    let Some(budget) = budget.filter(|_| !observed.paused && !deleting) else {
-        return Ok(None);
-    };
-    if status::is_resync(observed) {
-        return Ok(admit_resync(ctx, budget));
-    }
-    admit_new(obj, ctx, api, observed, budget).await
-}
-
-/// A resync pass goes ahead only within the resync share of the budget; otherwise it is
-/// deferred to a random point of the effective resync interval, so that a crowd of due
-/// objects (after a restart, say) spreads over it instead of spinning.
-fn admit_resync(ctx: &Context, budget: &Budget) -> Option<Duration> {
-    let wait = budget.admit_resync().err()?;
-    ctx.metrics.resync_deferred();
-    let interval = budget.resync_interval(ctx.settings.resync);
-    Some(wait + interval.mul_f64(rand::random::<f64>()))
-}
-
-/// A new or changed object is marked `Creating` at once. It goes on to AWS unless enough
-/// workers already wait on the budget for other new objects; then it is deferred by about its
-/// turn in the backlog, so that the remaining workers stay free to mark what arrives next.
-async fn admit_new(
-    obj: &PartnerEventSource,
-    ctx: &Context,
-    api: &Api<PartnerEventSource>,
-    observed: &Observed<'_>,
-    budget: &Budget,
+    settings: &Settings,
 ) -> Result<Option<Duration>, Error> {
     let uid = obj.uid().unwrap_or_default();
-    if let Some(mark) = status::creating(observed) {
-        let marked = ctx.creating().get(&uid) == Some(&observed.generation);
-        if !marked {
-            write_status(obj, api, &mark).await?;
-            ctx.creating().insert(uid.clone(), observed.generation);
+    let generation = observed.generation.unwrap_or_default();
+    let due_in = match kind {
+        PassKind::Resync => {
+            ctx.objects
+                .due_in(&uid, Instant::now(), settings.resync, rand::random())
+        }
+        PassKind::Apply | PassKind::Delete => None,
+    };
+    let mark = status::creating(observed);
+    let marked = ctx.objects.marked(&uid, generation);
+    let gate = admission::gate(
+        kind,
+        budget.is_some(),
+        observed.paused,
+        due_in,
+        mark.is_some(),
+        marked,
+    );
+    match (gate, budget) {
+        (Gate::NotDue(wait), _) => {
+            debug!(after = ?wait, "next check in AWS not due yet");
+            Ok(Some(wait))
+        }
+        (Gate::Go, _) | (_, None) => Ok(None),
+        (Gate::ResyncShare, Some(budget)) => Ok(budget.admit_resync().err().map(|wait| {
+            ctx.metrics.resync_deferred();
+            admission::defer_resync(wait, settings.resync, rand::random())
+        })),
+        (Gate::New { mark: write }, Some(budget)) => {
+            if write && let Some(status) = &mark {
+                write_status(obj, api, status).await?;
+                ctx.objects.mark(&uid, generation);
+            }
+            let backlog = Backlog {
+                in_backlog: ctx.objects.in_backlog(&uid),
+                users_waiting: budget.users_waiting(),
+                waiting_limit: ctx.waiting_limit,
+                backlog: ctx.objects.backlog(),
+                rate: budget.rate(),
+            };
+            Ok(admission::defer_new(backlog, rand::random()))
         }
     }
-    if !ctx.creating().contains_key(&uid) || budget.users_waiting() < ctx.waiting_limit {
-        return Ok(None);
-    }
-    let backlog = ctx.creating().len() as f64 / budget.rate();
-    let turn = backlog * (0.3 + 0.7 * rand::random::<f64>());
-    Ok(Some(Duration::from_secs_f64(turn.clamp(0.2, 30.0))))
 }
 
-/// Writes the outcome, keeps the per-object bookkeeping, counts and logs the pass.
+/// Writes the outcome, keeps the per-object memory, counts and logs the pass.
 async fn finish(
     obj: &PartnerEventSource,
     ctx: &Context,
@@ -439,19 +410,14 @@ async fn finish(
     started: Instant,
 ) -> Result<(), Error> {
     perform(obj, ctx, api, outcome).await?;
-    let uid = obj.uid().unwrap_or_default();
-    ctx.creating().remove(&uid);
-    // The next check is due when this pass asks to look again; a released object is gone.
+    // The next check is due when this pass asks to look again.
     let next = match outcome.requeue {
         Requeue::After(after) => after,
         Requeue::AwaitChange => ctx.settings.resync,
     };
-    match outcome.release {
-        true => ctx.due().remove(&uid),
-        false => ctx.due().insert(uid.clone(), Instant::now() + next),
-    };
     let failures = if outcome.release { 0 } else { outcome.failures };
-    ctx.failures.set(&uid, failures);
+    let uid = obj.uid().unwrap_or_default();
+    ctx.objects.passed(&uid, failures, Instant::now() + next);
     ctx.metrics
         .reconcile(outcome.result.as_str(), started.elapsed());
     info!(
@@ -461,19 +427,6 @@ async fn finish(
         "reconciled"
     );
     Ok(())
-}
-
-/// What the controller does next. A cleanup that is not finished is reported as an error,
-/// because kube-runtime's finalizer helper keeps the finalizer only when cleanup fails.
-fn action(deleting: bool, outcome: &Outcome, settings: &Settings) -> Result<Action, Error> {
-    match (deleting && !outcome.release, outcome.requeue) {
-        (true, Requeue::After(after)) => Err(Error::DeletePending { after }),
-        (true, Requeue::AwaitChange) => Err(Error::DeletePending {
-            after: settings.terminal_requeue,
-        }),
-        (false, Requeue::After(d)) => Ok(Action::requeue(d)),
-        (false, Requeue::AwaitChange) => Ok(Action::await_change()),
-    }
 }
 
 /// Writes the status (only when it changed) and publishes the Events.
@@ -549,14 +502,11 @@ fn event(note: &Note) -> KubeEvent {
     }
 }
 
-/// Decides when to look again after a failed reconcile: a pending deletion says when itself;
-/// other failures (Kubernetes API errors) back off per object.
+/// Decides when to look again after a failed reconcile (a Kubernetes API error): back off per
+/// object.
 pub fn error_policy(obj: Arc<PartnerEventSource>, error: &Error, ctx: Arc<Context>) -> Action {
-    if let Error::DeletePending { after } = error {
-        return Action::requeue(*after);
-    }
     ctx.metrics.reconcile("error", Duration::ZERO);
-    let failures = ctx.failures.bump(&obj.uid().unwrap_or_default());
+    let failures = ctx.objects.bump_failures(&obj.uid().unwrap_or_default());
     let delay = retry_delay(
         failures - 1,
         rand::random(),

@@ -2,6 +2,7 @@
 //! `/readyz` (the replica is doing its job: a standby that passed the start-up checks, or a
 //! leader whose every cache has synced and whose watches work).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -10,13 +11,15 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
+use k8s_openapi::jiff::Timestamp;
 use kube::runtime::reflector::Store;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, ObjectCounts};
-use crate::reconcile::shell::object_counts;
-use crate::resources::PartnerEventSource;
+use crate::reconcile::reason::READY;
+use crate::reconcile::status;
+use crate::resources::{PartnerEventSource, SourceState};
 use crate::runtime::watches::Watches;
 
 /// Where the replica is in its life, as `/readyz` reports it.
@@ -128,4 +131,38 @@ pub async fn bind(
             .await
     };
     Ok((local, serve))
+}
+
+/// Counts the watched objects by `Ready` status and AWS state, for the object gauges.
+fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
+    let mut by_ready: HashMap<String, i64> = HashMap::new();
+    let mut by_state: HashMap<String, i64> = HashMap::new();
+    let soon = Timestamp::now() + status::EXPIRY_WARNING;
+    let mut expiring_soon = 0;
+    for obj in store.state() {
+        if let Some(st) = &obj.status
+            && st.state == Some(SourceState::Pending)
+            && st.expiration_time.as_ref().is_some_and(|t| t.0 <= soon)
+        {
+            expiring_soon += 1;
+        }
+        let ready = obj
+            .condition(READY)
+            .map_or("Unknown", |c| c.status.as_str());
+        *by_ready.entry(ready.to_owned()).or_default() += 1;
+        let state = obj
+            .status
+            .as_ref()
+            .and_then(|s| s.state.as_ref())
+            .map_or("Unknown", |s| s.as_str());
+        *by_state.entry(state.to_owned()).or_default() += 1;
+    }
+    let mut counts = ObjectCounts {
+        by_ready: by_ready.into_iter().collect(),
+        by_state: by_state.into_iter().collect(),
+        expiring_soon,
+    };
+    counts.by_ready.sort();
+    counts.by_state.sort();
+    counts
 }

@@ -1,7 +1,7 @@
 //! The `run` command: wires the Kubernetes client, the AWS SDK, the HTTP endpoints, leader
 //! election and the controller together, and shuts them down in order on SIGTERM.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -546,14 +546,17 @@ fn forget_unread_fields(obj: &mut PartnerEventSource) {
 /// How often the budgets' populations and gauges are brought up to date.
 const BUDGET_REVIEW: Duration = Duration::from_secs(5);
 
-/// Keeps each budget's population (the objects it resyncs) current, so that the effective
+/// Keeps each budget's population (the objects it resyncs) current, forgets objects that left
+/// the cache, so that the effective
 /// resync interval follows the number of objects; publishes the interval and rate, and logs
 /// when the interval changes. One pass over the cache every few seconds: a bounded cost.
 async fn watch_budgets(ctx: Arc<Context>, budgets: Arc<Budgets>) {
     let mut reported: HashMap<BudgetKey, Duration> = HashMap::new();
     loop {
         let mut population: HashMap<BudgetKey, usize> = HashMap::new();
+        let mut live = HashSet::new();
         for obj in ctx.store.state() {
+            live.extend(obj.uid());
             let acting = ctx.accounts.acting(&obj);
             let Some(region) = ctx.region_of(&obj, &acting) else {
                 continue;
@@ -570,6 +573,9 @@ async fn watch_budgets(ctx: Arc<Context>, budgets: Arc<Budgets>) {
         for (key, budget) in budgets.all() {
             budget.set_population(population.get(&key).copied().unwrap_or(0));
         }
+        // Objects that left the cache without a last pass (deleted while the operator did not
+        // lead, moved out of the shard) leave no memory behind.
+        ctx.objects.retain(&live);
         for (key, budget) in budgets.all() {
             let interval = budget.resync_interval(ctx.settings.resync);
             ctx.metrics
