@@ -80,10 +80,14 @@ pub struct Book {
     gone: Mutex<BTreeMap<String, SystemTime>>,
     /// UIDs seen with the operator's finalizer.
     taken: Mutex<BTreeSet<String>>,
+    /// When each life was recorded, after the API server answered its create.
+    recorded: Mutex<BTreeMap<String, SystemTime>>,
 }
 
 impl Book {
     fn born(&self, life: Life) {
+        let now = SystemTime::now();
+        self.recorded.lock().unwrap().insert(life.uid.clone(), now);
         self.lives.lock().unwrap().push(life);
     }
 
@@ -123,14 +127,17 @@ impl Book {
         lives
     }
 
-    /// The UIDs of lives not yet seen gone.
-    fn alive(&self) -> BTreeSet<String> {
+    /// The UIDs of lives not yet seen gone that were recorded before `before`: only those are
+    /// certainly in a list that started then (a create answered later may not be).
+    fn alive_before(&self, before: SystemTime) -> BTreeSet<String> {
         let gone = self.gone.lock().unwrap();
+        let recorded = self.recorded.lock().unwrap();
         self.lives
             .lock()
             .unwrap()
             .iter()
             .filter(|l| !gone.contains_key(&l.uid))
+            .filter(|l| recorded.get(&l.uid).is_some_and(|at| *at < before))
             .map(|l| l.uid.clone())
             .collect()
     }
@@ -140,6 +147,9 @@ impl Book {
 /// (the API server restarting) is noted when the re-list no longer has the object.
 pub async fn watch_lives(api: Api<PartnerEventSource>, book: Arc<Book>) {
     let mut relisted: BTreeSet<String> = BTreeSet::new();
+    // When the re-list started: an object whose create was answered after that may be missing
+    // from the list without being gone.
+    let mut relist_started = SystemTime::now();
     let mut events = watcher(api, watcher::Config::default())
         .default_backoff()
         .boxed();
@@ -149,14 +159,17 @@ pub async fn watch_lives(api: Api<PartnerEventSource>, book: Arc<Book>) {
                 book.seen(&obj);
                 book.gone(&obj.uid().unwrap_or_default());
             }
-            Ok(watcher::Event::Init) => relisted.clear(),
+            Ok(watcher::Event::Init) => {
+                relisted.clear();
+                relist_started = SystemTime::now();
+            }
             Ok(watcher::Event::InitApply(obj)) => {
                 book.seen(&obj);
                 relisted.insert(obj.uid().unwrap_or_default());
             }
             Ok(watcher::Event::Apply(obj)) => book.seen(&obj),
             Ok(watcher::Event::InitDone) => {
-                for uid in book.alive().difference(&relisted) {
+                for uid in book.alive_before(relist_started).difference(&relisted) {
                     book.gone(uid);
                 }
             }
