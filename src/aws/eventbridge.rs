@@ -9,7 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::aws::budget::{Budget, BudgetKey, Budgets, Priority};
 use crate::aws::identity::Identity;
-use crate::aws::partner_api::{Operation, PartnerApi, SourceAccount};
+use crate::aws::paging::{MAX_PAGES, Page, all_pages};
+use crate::aws::partner_api::{ListedSource, Operation, PartnerApi, SourceAccount};
 use crate::error::{AwsError, AwsErrorClass};
 use crate::metrics::Metrics;
 use crate::resources::SourceState;
@@ -145,43 +146,36 @@ impl PartnerApi for Calls<'_> {
             .await
     }
 
-    /// Follows `NextToken` through every page; each page is one call against the budget.
+    /// Every page, through [`all_pages`]; each page is one call against the budget.
     async fn list_accounts(
         &self,
         region: &str,
         name: &str,
     ) -> Result<Vec<SourceAccount>, AwsError> {
-        let client = self.identity.client(region);
-        let mut accounts = Vec::new();
-        let mut next_token: Option<String> = None;
-        loop {
+        let client = &self.identity.client(region);
+        all_pages(MAX_PAGES, |token| async move {
             let page = self
                 .eb
                 .measured(self, region, Operation::ListAccounts, async {
                     client
                         .list_partner_event_source_accounts()
                         .event_source_name(name)
-                        .set_next_token(next_token.clone())
+                        .set_next_token(token)
                         .send()
                         .await
                         .map_err(AwsError::from_sdk)
                 })
                 .await?;
-            accounts.extend(
-                page.partner_event_source_accounts()
+            Ok(Page {
+                items: page
+                    .partner_event_source_accounts()
                     .iter()
-                    .map(|a| SourceAccount {
-                        account: a.account().unwrap_or_default().to_owned(),
-                        state: a.state().map(|s| SourceState::from(s.as_str().to_owned())),
-                        creation_time: a.creation_time().and_then(timestamp),
-                        expiration_time: a.expiration_time().and_then(timestamp),
-                    }),
-            );
-            match page.next_token {
-                Some(token) if !token.is_empty() => next_token = Some(token),
-                _ => return Ok(accounts),
-            }
-        }
+                    .map(source_account)
+                    .collect(),
+                next_token: page.next_token,
+            })
+        })
+        .await
     }
 
     async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
@@ -198,6 +192,46 @@ impl PartnerApi for Calls<'_> {
                     .map_err(AwsError::from_sdk)
             })
             .await
+    }
+
+    /// Every page of the largest size the model allows, through [`all_pages`]; each page is
+    /// one call against the budget. A source listed without a name cannot be addressed by
+    /// any other call, so it is left out.
+    async fn list_sources(
+        &self,
+        region: &str,
+        prefix: &str,
+    ) -> Result<Vec<ListedSource>, AwsError> {
+        let client = &self.identity.client(region);
+        all_pages(MAX_PAGES, |token| async move {
+            let page = self
+                .eb
+                .measured(self, region, Operation::ListSources, async {
+                    client
+                        .list_partner_event_sources()
+                        .name_prefix(prefix)
+                        .limit(SOURCES_PER_PAGE)
+                        .set_next_token(token)
+                        .send()
+                        .await
+                        .map_err(AwsError::from_sdk)
+                })
+                .await?;
+            Ok(Page {
+                items: page
+                    .partner_event_sources()
+                    .iter()
+                    .filter_map(|s| {
+                        Some(ListedSource {
+                            name: s.name()?.to_owned(),
+                            arn: s.arn().map(str::to_owned),
+                        })
+                    })
+                    .collect(),
+                next_token: page.next_token,
+            })
+        })
+        .await
     }
 }
 
@@ -230,6 +264,30 @@ impl PartnerApi for EventBridge {
             .delete(region, name, account)
             .await
     }
+
+    async fn list_sources(
+        &self,
+        region: &str,
+        prefix: &str,
+    ) -> Result<Vec<ListedSource>, AwsError> {
+        self.calls(self.operator(), Priority::User)
+            .list_sources(region, prefix)
+            .await
+    }
+}
+
+/// `Limit` of `ListPartnerEventSources`: the most the model allows (`LimitMax100`), so that a
+/// listing takes as few calls from the budget as it can.
+const SOURCES_PER_PAGE: i32 = 100;
+
+/// One entry of `ListPartnerEventSourceAccounts` as a plain value.
+fn source_account(a: &aws_sdk_eventbridge::types::PartnerEventSourceAccount) -> SourceAccount {
+    SourceAccount {
+        account: a.account().unwrap_or_default().to_owned(),
+        state: a.state().map(|s| SourceState::from(s.as_str().to_owned())),
+        creation_time: a.creation_time().and_then(timestamp),
+        expiration_time: a.expiration_time().and_then(timestamp),
+    }
 }
 
 /// AWS answered without a member the model promises; treat it as a transient fault.
@@ -257,7 +315,12 @@ mod tests {
     use super::*;
     use aws_sdk_eventbridge::Client as SdkClient;
     use aws_sdk_eventbridge::operation::list_partner_event_source_accounts::ListPartnerEventSourceAccountsOutput;
-    use aws_sdk_eventbridge::types::{EventSourceState, PartnerEventSourceAccount};
+    use aws_sdk_eventbridge::operation::list_partner_event_sources::{
+        ListPartnerEventSourcesInput, ListPartnerEventSourcesOutput,
+    };
+    use aws_sdk_eventbridge::types::{
+        EventSourceState, PartnerEventSource as PartnerSource, PartnerEventSourceAccount,
+    };
     use aws_smithy_mocks::{Rule, RuleMode, create_mock_http_client, mock};
     use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
     use aws_smithy_runtime_api::http::StatusCode;
@@ -515,6 +578,97 @@ mod tests {
             accounts[0].creation_time.map(|t| t.as_second()),
             Some(1_800_000_000)
         );
+    }
+
+    #[tokio::test]
+    async fn list_partner_event_sources_errors_are_classified() {
+        let modeled = ["InternalException", "OperationDisabledException"];
+        for (status, code, class) in cases(&modeled) {
+            let rule = mock!(SdkClient::list_partner_event_sources)
+                .then_http_response(move || wire_error(status, code));
+            let eb = eventbridge(&[&rule]);
+            check(
+                "ListSources",
+                code,
+                eb.list_sources("eu-west-1", "aws.partner/acme.com/").await,
+                class,
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn source_listing_follows_every_page_a_call_each() {
+        const PREFIX: &str = "aws.partner/acme.com/";
+        let page = |names: &[&str], token: Option<&str>| {
+            let sources = names.iter().map(|n| {
+                let source = PartnerSource::builder().name(*n);
+                // The model does not promise the ARN; one entry comes without it.
+                match n.ends_with("b") {
+                    true => source.build(),
+                    false => source.arn(format!("arn:{n}")).build(),
+                }
+            });
+            ListPartnerEventSourcesOutput::builder()
+                .set_partner_event_sources(Some(sources.collect()))
+                .set_next_token(token.map(str::to_owned))
+                .build()
+        };
+        let asked = |token: Option<&'static str>| {
+            move |r: &ListPartnerEventSourcesInput| {
+                r.name_prefix() == Some(PREFIX)
+                    && r.limit() == Some(SOURCES_PER_PAGE)
+                    && r.next_token() == token
+            }
+        };
+        let first = mock!(SdkClient::list_partner_event_sources)
+            .match_requests(asked(None))
+            .then_output(move || page(&["aws.partner/acme.com/a"], Some("p2")));
+        let empty = mock!(SdkClient::list_partner_event_sources)
+            .match_requests(asked(Some("p2")))
+            .then_output(move || page(&[], Some("p3")));
+        let last = mock!(SdkClient::list_partner_event_sources)
+            .match_requests(asked(Some("p3")))
+            .then_output(move || page(&["aws.partner/acme.com/b"], None));
+        let eb = eventbridge(&[&first, &empty, &last]);
+        let sources = eb.list_sources("eu-west-1", PREFIX).await.unwrap();
+        assert_eq!(
+            sources,
+            [
+                ListedSource {
+                    name: "aws.partner/acme.com/a".into(),
+                    arn: Some("arn:aws.partner/acme.com/a".into()),
+                },
+                ListedSource {
+                    name: "aws.partner/acme.com/b".into(),
+                    arn: None,
+                },
+            ]
+        );
+        let text = eb.metrics.render(&Default::default());
+        assert!(
+            text.contains(
+                r#"aws_requests_total{operation="ListPartnerEventSources",outcome="success"} 3"#
+            ),
+            "{text}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_token_that_comes_back_ends_the_account_listing() {
+        let looping = mock!(SdkClient::list_partner_event_source_accounts)
+            .match_requests(|r| r.event_source_name() == Some(NAME))
+            .sequence()
+            .output(|| {
+                ListPartnerEventSourceAccountsOutput::builder()
+                    .next_token("same")
+                    .build()
+            })
+            .times(2)
+            .build();
+        let eb = eventbridge(&[&looping]);
+        let e = eb.list_accounts("eu-west-1", NAME).await.unwrap_err();
+        assert_eq!(e.code, "RepeatedNextToken");
+        assert_eq!(looping.num_calls(), 2);
     }
 
     #[tokio::test]

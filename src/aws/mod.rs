@@ -1,10 +1,12 @@
 //! The AWS side: the partner API as a trait ([`partner_api`]), its production implementation
-//! over the SDK ([`eventbridge`]), the request budget per AWS account and region
-//! ([`budget`]) and the identities calls are made as ([`identity`]). The classification of AWS
-//! errors lives with the one error type in [`crate::error`]. May use [`crate::resources`], the
-//! error type and the metrics; knows nothing of reconciling.
+//! over the SDK ([`eventbridge`]), the one `NextToken` loop every paged listing uses
+//! (`paging`), the request budget per AWS account and region ([`budget`]) and the
+//! identities calls are made as ([`identity`]). The classification of AWS errors lives with
+//! the one error type in [`crate::error`]. May use [`crate::resources`], the error type and
+//! the metrics; knows nothing of reconciling.
 
 pub mod budget;
 pub mod eventbridge;
 pub mod identity;
+pub(crate) mod paging;
 pub mod partner_api;

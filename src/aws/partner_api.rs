@@ -1,7 +1,8 @@
-//! The four EventBridge partner operations the operator uses, as a trait: the real SDK wrapper
-//! ([`crate::aws::eventbridge::EventBridge`]) implements it in production, an in-memory fake in the
-//! unit tests. Results are plain values; every failure is an [`AwsError`] already classified
-//! by [`crate::error::classify`].
+//! The EventBridge partner operations the operator and `import` use, as a trait: the real SDK
+//! wrapper ([`crate::aws::eventbridge::EventBridge`]) implements it in production, an in-memory
+//! fake in the unit tests. Results are plain values (a paged listing gives every page's
+//! entries at once); every failure is an [`AwsError`] already classified by
+//! [`crate::error::classify`].
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,6 +25,15 @@ pub struct SourceAccount {
     pub expiration_time: Option<Timestamp>,
 }
 
+/// One partner event source, from `ListPartnerEventSources`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ListedSource {
+    /// The source's name.
+    pub name: String,
+    /// The source's ARN, when AWS gave it (the model does not promise it).
+    pub arn: Option<String>,
+}
+
 /// An EventBridge partner operation, for metrics, logs and messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Operation {
@@ -35,6 +45,8 @@ pub enum Operation {
     Describe,
     /// `DeletePartnerEventSource`.
     Delete,
+    /// `ListPartnerEventSources`.
+    ListSources,
 }
 
 impl Operation {
@@ -45,6 +57,7 @@ impl Operation {
             Operation::ListAccounts => "ListPartnerEventSourceAccounts",
             Operation::Describe => "DescribePartnerEventSource",
             Operation::Delete => "DeletePartnerEventSource",
+            Operation::ListSources => "ListPartnerEventSources",
         }
     }
 
@@ -55,6 +68,7 @@ impl Operation {
             Operation::ListAccounts => "ListAccounts",
             Operation::Describe => "Describe",
             Operation::Delete => "Delete",
+            Operation::ListSources => "ListSources",
         }
     }
 }
@@ -90,6 +104,14 @@ pub trait PartnerApi: Sync {
         name: &str,
         account: &str,
     ) -> impl Future<Output = Result<(), AwsError>> + Send;
+
+    /// `ListPartnerEventSources(NamePrefix = prefix)`, every page: the sources whose names
+    /// start with `prefix`.
+    fn list_sources(
+        &self,
+        region: &str,
+        prefix: &str,
+    ) -> impl Future<Output = Result<Vec<ListedSource>, AwsError>> + Send;
 }
 
 /// A partner API that counts the calls made through it, for the log line of a pass.
@@ -137,6 +159,14 @@ impl<A: PartnerApi> PartnerApi for Counted<'_, A> {
 
     async fn delete(&self, region: &str, name: &str, account: &str) -> Result<(), AwsError> {
         self.count().delete(region, name, account).await
+    }
+
+    async fn list_sources(
+        &self,
+        region: &str,
+        prefix: &str,
+    ) -> Result<Vec<ListedSource>, AwsError> {
+        self.count().list_sources(region, prefix).await
     }
 }
 
@@ -222,6 +252,22 @@ pub mod fake {
                 expiration_time: self.now.map(|t| t + jiff_days(14)),
             };
             self.state().sources.insert(name.into(), vec![entry]);
+        }
+
+        /// Shares a source with one more account (making the source if missing), as a partner
+        /// that offers one source to several customers did.
+        pub fn share(&self, name: &str, account: &str, state: SourceState) {
+            let entry = SourceAccount {
+                account: account.into(),
+                state: Some(state),
+                creation_time: self.now,
+                expiration_time: None,
+            };
+            self.state()
+                .sources
+                .entry(name.into())
+                .or_default()
+                .push(entry);
         }
 
         /// Changes the state of a source for every account, as a customer would.
@@ -310,6 +356,25 @@ pub mod fake {
                 Some(_) => Ok(()),
                 None => Err(aws_error("ResourceNotFoundException")),
             }
+        }
+
+        /// In name order, as the map keeps them; paging is the production side's concern.
+        async fn list_sources(
+            &self,
+            region: &str,
+            prefix: &str,
+        ) -> Result<Vec<ListedSource>, AwsError> {
+            self.begin(Operation::ListSources)?;
+            Ok(self
+                .state()
+                .sources
+                .keys()
+                .filter(|name| name.starts_with(prefix))
+                .map(|name| ListedSource {
+                    name: name.clone(),
+                    arn: Some(arn(region, name)),
+                })
+                .collect())
         }
     }
 }
