@@ -112,6 +112,24 @@ fn scale_metrics(r: &mut Registry) -> ScaleMetrics {
     )
 }
 
+/// Whether this process leads, and whether its watches are healthy.
+fn process_metrics(r: &mut Registry) -> (Gauge, Family<ResourceLabels, Gauge>) {
+    let leader = add(
+        r,
+        "leader",
+        "1 while this process holds the leader lease and reconciles, else 0",
+        Gauge::default(),
+    );
+    let watch_healthy = add(
+        r,
+        "watch_healthy",
+        "1 while the leader's watch of a resource has synced and is not failing for \
+         longer than its grace period, else 0 (the watch is retried; /readyz answers 503)",
+        Family::default(),
+    );
+    (leader, watch_healthy)
+}
+
 /// The operator's metrics registry.
 pub struct Metrics {
     registry: Registry,
@@ -143,6 +161,7 @@ impl Metrics {
         let pass_buckets = || Histogram::new(exponential_buckets(0.001, 2.0, 16));
         let call_buckets = || Histogram::new(exponential_buckets(0.001, 2.0, 15));
         let (resync_interval, budget_rate, resyncs_deferred, expiring_soon) = scale_metrics(&mut r);
+        let (leader, watch_healthy) = process_metrics(&mut r);
         Metrics {
             reconciles: add(
                 &mut r,
@@ -180,19 +199,8 @@ impl Metrics {
                 "PartnerEventSource objects by partner event source state in AWS",
                 Family::default(),
             ),
-            leader: add(
-                &mut r,
-                "leader",
-                "1 while this process holds the leader lease and reconciles, else 0",
-                Gauge::default(),
-            ),
-            watch_healthy: add(
-                &mut r,
-                "watch_healthy",
-                "1 while the leader's watch of a resource has synced and is not failing for \
-                 longer than its grace period, else 0 (the watch is retried; /readyz answers 503)",
-                Family::default(),
-            ),
+            leader,
+            watch_healthy,
             resync_interval,
             budget_rate,
             resyncs_deferred,

@@ -7,6 +7,7 @@
 pub mod admission;
 pub mod backoff;
 pub mod objects;
+pub mod outcome;
 pub mod ownership;
 pub mod reason;
 pub mod settings;

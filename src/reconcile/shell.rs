@@ -24,9 +24,10 @@ use crate::metrics::Metrics;
 use crate::reconcile::admission::{self, Backlog, Gate, PassKind};
 use crate::reconcile::backoff::retry_delay;
 use crate::reconcile::objects::ObjectStates;
+use crate::reconcile::outcome::{Note, Outcome, Requeue};
 use crate::reconcile::ownership::{Claim, Ownership, ownership};
 use crate::reconcile::settings::Settings;
-use crate::reconcile::status::{self, Note, Observed, Outcome, Requeue};
+use crate::reconcile::status::{self, Observed};
 use crate::reconcile::sync;
 use crate::resources::{
     FIELD_MANAGER, FINALIZER, ManagementPolicy, PartnerEventSource, PartnerEventSourceStatus,

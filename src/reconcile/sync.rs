@@ -14,12 +14,12 @@
 use crate::accounts::Access;
 use crate::aws::partner_api::{Operation, PartnerApi, SourceAccount};
 use crate::error::{AwsError, AwsErrorClass};
+use crate::reconcile::outcome::{Note, Origin, Outcome, PassResult, Requeue};
 use crate::reconcile::ownership::Ownership;
 use crate::reconcile::reason::Reason;
 use crate::reconcile::settings::Settings;
 use crate::reconcile::status::{
-    Note, Observed, Origin, Outcome, PassResult, Requeue, expired, failed, paused, ready, retrying,
-    state_lookup_failed, stuck,
+    Observed, expired, failed, paused, ready, retrying, state_lookup_failed, stuck,
 };
 use crate::resources::{DeletionPolicy, OnExpiry, SourceState};
 

@@ -1,9 +1,10 @@
-//! The process wiring of `run`: the start-up checks ([`preflight`]), leader election, the
+//! The process wiring of `run`: the start-up checks ([`preflight`]), leader election ([`leader`]), the
 //! watches and controllers ([`operator`]), the health of the watches ([`watches`]), the HTTP
 //! endpoints ([`http`]) and the logs ([`telemetry`]). Sits on top: may use every other module,
 //! and nothing but `main` uses it.
 
 pub mod http;
+pub mod leader;
 pub mod operator;
 pub mod preflight;
 pub mod telemetry;

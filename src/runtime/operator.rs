@@ -9,7 +9,6 @@ use aws_config::retry::RetryConfig;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
-use k8s_openapi::jiff::Timestamp;
 use kube::Client;
 use kube::ResourceExt;
 use kube::api::Api;
@@ -18,7 +17,6 @@ use kube::runtime::controller::{self, Controller};
 use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
-use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
@@ -35,11 +33,12 @@ use crate::reconcile::shell::{self, Context};
 use crate::resources::PartnerAccount;
 use crate::resources::PartnerEventSource;
 use crate::runtime::http::{self, Health, Phase};
+use crate::runtime::leader::{
+    confirm_lease, default_identity, exit_when_lost, lease_manager, lease_namespace, release,
+    wait_to_lead,
+};
 use crate::runtime::preflight::{self, Rbac, Resource};
 use crate::runtime::watches::{self, Watches};
-
-/// Where Kubernetes mounts the pod's namespace.
-const NAMESPACE_FILE: &str = "/var/run/secrets/kubernetes.io/serviceaccount/namespace";
 
 /// Runs the operator until SIGTERM/SIGINT, or until it loses leadership (then it returns an
 /// error so that the process exits non-zero and is restarted as a standby).
@@ -162,133 +161,6 @@ async fn lead_then_run(
     }
     release(lease_task).await;
     result
-}
-
-/// Returns once this replica can no longer be sure it holds the Lease: the Lease names another
-/// holder, or its last renewal seen has run out (the API server may be unreachable). The lease
-/// manager alone keeps believing it leads until it reaches the API server again, while a
-/// standby takes over as soon as the Lease expires.
-async fn confirm_lease(leases: Api<Lease>, name: String, identity: String, duration: Duration) {
-    // Just acquired: valid for at most one duration from now until a renewal is seen.
-    let millis = |d: Duration| i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    let mut valid_until = Timestamp::now().as_millisecond() + millis(duration);
-    loop {
-        tokio::time::sleep(LEASE_CHECK).await;
-        match leases.get_opt(&name).await {
-            Ok(Some(lease)) => {
-                let spec = lease.spec.unwrap_or_default();
-                if spec.holder_identity.as_deref() != Some(identity.as_str()) {
-                    return;
-                }
-                let seconds = spec
-                    .lease_duration_seconds
-                    .map_or(millis(duration), |s| i64::from(s) * 1000);
-                if let Some(renewed) = spec.renew_time {
-                    valid_until = renewed.0.as_millisecond() + seconds;
-                }
-            }
-            Ok(None) => return,
-            Err(e) => tracing::debug!("cannot confirm the leader lease: {e}"),
-        }
-        if Timestamp::now().as_millisecond() >= valid_until {
-            return;
-        }
-    }
-}
-
-/// How often the leader confirms that it still holds the Lease.
-const LEASE_CHECK: Duration = Duration::from_secs(1);
-
-/// The Lease manager for this replica, in the pod's namespace unless told otherwise.
-async fn lease_manager(
-    args: &RunArgs,
-    client: &Client,
-    identity: &str,
-) -> Result<kube_lease_manager::LeaseManager, Error> {
-    let namespace = lease_namespace(args, client);
-    let duration = args.lease_duration.as_secs().max(3);
-    // Renew a third of the way before expiry, so two missed renewals still hold the lease.
-    let grace = (duration / 3).max(1);
-    let manager = LeaseManagerBuilder::new(client.clone(), &args.lease_name)
-        .with_namespace(&namespace)
-        .with_identity(identity)
-        .with_duration(duration)
-        .with_grace(grace)
-        .build()
-        .await?;
-    info!(lease = %args.lease_name, %namespace, %identity, "waiting to lead");
-    Ok(manager)
-}
-
-/// The Lease's namespace: the flag's, else the pod's, else the client's default.
-fn lease_namespace(args: &RunArgs, client: &Client) -> String {
-    match &args.lease_namespace {
-        Some(ns) => ns.clone(),
-        None => std::fs::read_to_string(NAMESPACE_FILE)
-            .map(|s| s.trim().to_owned())
-            .unwrap_or_else(|_| client.default_namespace().to_owned()),
-    }
-}
-
-/// Waits until this replica holds the Lease (true), or shutdown or a dead lease manager
-/// (false).
-async fn wait_to_lead(
-    leading: &mut tokio::sync::watch::Receiver<bool>,
-    shutdown: &CancellationToken,
-) -> bool {
-    loop {
-        if *leading.borrow_and_update() {
-            return true;
-        }
-        tokio::select! {
-            changed = leading.changed() => if changed.is_err() { return false },
-            _ = shutdown.cancelled() => return false,
-        }
-    }
-}
-
-/// Waits for shutdown (`stop`) and hands the channel back. When the lease manager says the
-/// Lease is lost, or `confirmed` can no longer confirm it, the process exits at once: another
-/// replica may lead already, so not one more AWS call, not even to finish a pass in flight.
-/// A fresh process then starts as a standby.
-async fn exit_when_lost(
-    mut leading: tokio::sync::watch::Receiver<bool>,
-    stop: CancellationToken,
-    confirmed: impl Future<Output = ()>,
-) -> tokio::sync::watch::Receiver<bool> {
-    tokio::pin!(confirmed);
-    loop {
-        tokio::select! {
-            changed = leading.changed() => {
-                if changed.is_err() || !*leading.borrow_and_update() {
-                    break;
-                }
-            }
-            _ = &mut confirmed => break,
-            _ = stop.cancelled() => return leading,
-        }
-    }
-    error!("lost the leader lease; exiting at once so that a fresh standby takes its place");
-    std::process::exit(1);
-}
-
-async fn release(
-    task: tokio::task::JoinHandle<kube_lease_manager::Result<kube_lease_manager::LeaseManager>>,
-) {
-    match tokio::time::timeout(Duration::from_secs(5), task).await {
-        Ok(Ok(Ok(_))) => info!("released the leader lease"),
-        Ok(Ok(Err(e))) => warn!("could not release the leader lease: {e}"),
-        Ok(Err(e)) => warn!("lease manager task failed: {e}"),
-        Err(_) => warn!("timed out releasing the leader lease; it expires by itself"),
-    }
-}
-
-fn default_identity() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|_| "eventbridge-partner-operator".into());
-    // Two processes on one host (a laptop, a test) must not share an identity.
-    format!("{host}-{:08x}", rand::random::<u32>())
 }
 
 /// The AWS configuration from the default chain, with the SDK's own retries off: the

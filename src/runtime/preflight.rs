@@ -133,73 +133,43 @@ pub struct Need {
 
 /// Every permission a pass, a watch, an Event or leader election relies on.
 pub fn needs(rbac: &Rbac, lease_name: &str) -> Vec<Need> {
-    let need =
-        |resource, subresource, verb, namespace: Option<String>, name: Option<String>| Need {
-            resource,
-            subresource,
-            verb,
-            namespace,
-            name,
-        };
-    let watched = rbac.namespace.clone();
-    let mut all = vec![
-        need(
-            Resource::PartnerEventSources,
-            None,
-            "list",
-            watched.clone(),
-            None,
-        ),
-        need(
-            Resource::PartnerEventSources,
-            None,
-            "watch",
-            watched.clone(),
-            None,
-        ),
-        need(
-            Resource::PartnerEventSources,
-            None,
-            "patch",
-            watched.clone(),
-            None,
-        ),
-        need(
-            Resource::PartnerEventSources,
-            Some("status"),
-            "patch",
-            watched.clone(),
-            None,
-        ),
-        need(Resource::PartnerAccounts, None, "list", None, None),
-        need(Resource::PartnerAccounts, None, "watch", None, None),
-        need(Resource::Namespaces, None, "list", None, None),
-        need(Resource::Namespaces, None, "watch", None, None),
-        need(Resource::Events, None, "create", watched, None),
-    ];
+    use Resource::{Events, Leases, Namespaces, PartnerAccounts, PartnerEventSources};
+    let watched = rbac.namespace.as_deref();
+    let mut all: Vec<Need> = [
+        (PartnerEventSources, None, "list", watched),
+        (PartnerEventSources, None, "watch", watched),
+        (PartnerEventSources, None, "patch", watched),
+        (PartnerEventSources, Some("status"), "patch", watched),
+        (PartnerAccounts, None, "list", None),
+        (PartnerAccounts, None, "watch", None),
+        (Namespaces, None, "list", None),
+        (Namespaces, None, "watch", None),
+        (Events, None, "create", watched),
+    ]
+    .into_iter()
+    .map(|(resource, subresource, verb, namespace)| Need {
+        resource,
+        subresource,
+        verb,
+        namespace: namespace.map(str::to_owned),
+        name: None,
+    })
+    .collect();
     if let Some(ns) = &rbac.lease_namespace {
-        let lease = Some(lease_name.to_owned());
-        all.push(need(
-            Resource::Leases,
-            None,
-            "create",
-            Some(ns.clone()),
-            None,
-        ));
-        all.push(need(
-            Resource::Leases,
-            None,
-            "get",
-            Some(ns.clone()),
-            lease.clone(),
-        ));
-        all.push(need(
-            Resource::Leases,
-            None,
-            "update",
-            Some(ns.clone()),
-            lease,
-        ));
+        // `create` cannot be limited to a name; the other verbs are, to the one Lease.
+        for (verb, name) in [
+            ("create", None),
+            ("get", Some(lease_name)),
+            ("update", Some(lease_name)),
+        ] {
+            all.push(Need {
+                resource: Leases,
+                subresource: None,
+                verb,
+                namespace: Some(ns.clone()),
+                name: name.map(str::to_owned),
+            });
+        }
     }
     all
 }
