@@ -40,12 +40,14 @@ image:
 	hack/image.sh $(IMAGE_FLAGS)
 
 ## image-test: the built image run as the chart's pod, against the control plane and the emulator
+## (the packaging binary's image suite, tests/packaging/image.rs)
 image-test: controlplane tools
-	$(CARGO) test --test image -- --nocapture
+	$(CARGO) test --test packaging image::image_runs_as_the_charts_pod -- --nocapture
 
 ## upgrade-test: helm upgrade and kubectl apply from the chart and manifest of commit 0b73c28
+## (the packaging binary's upgrade suite, tests/packaging/upgrade.rs)
 upgrade-test: controlplane tools
-	$(CARGO) test --test upgrade -- --nocapture
+	$(CARGO) test --test packaging upgrade::upgrade_from_0b73c28 -- --nocapture
 
 ## lint: formatting and clippy, warnings are errors
 lint:
@@ -59,9 +61,10 @@ fmt:
 unit:
 	$(CARGO) test --workspace --lib --bins
 
-## e2e: the end-to-end suites against the real control plane and the emulator
-e2e: controlplane
-	$(CARGO) test --test e2e_reconcile --test e2e_operations --test e2e_import -- --nocapture
+## e2e: every end-to-end suite (tests/e2e/, one binary) against the real control plane and the
+## emulator; the install suite needs the tools (helm). One suite: cargo test --test e2e accounts::
+e2e: controlplane tools
+	$(CARGO) test --test e2e -- --nocapture
 
 python-deps:
 	python3 -m pip install --quiet --disable-pip-version-check boto3 pytest
@@ -82,7 +85,7 @@ deny: tools
 FUZZ_SECONDS ?= 60
 fuzz:
 	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test -p eventbridge-partner-emulator --lib fuzz:: -- --nocapture
-	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --test fuzz fuzz_ -- --nocapture
+	FUZZ_SECONDS=$(FUZZ_SECONDS) $(CARGO) test --test checks fuzz::fuzz_ -- --nocapture
 
 ## chaos: the chaos suite (tests/chaos): OBJECTS objects created, changed and deleted for DURATION
 ## seconds under AWS and Kubernetes faults, operator kills and kube-apiserver restarts, after a

@@ -5,6 +5,9 @@
 //! test binary on 127.0.0.1 with its own temporary data dir, RBAC on and service-account
 //! tokens signed, so tests talk to the same API server a cluster runs.
 //!
+//! A suite whose cluster-wide objects other suites of its test binary must not see takes
+//! [`ControlPlane::of_suite`], shared by its own tests alone.
+//!
 //! A test that stops or restarts the API server takes a [`ControlPlane::dedicated`] one
 //! instead: its data dir persists across [`ControlPlane::restart`], which brings it back on
 //! the same URL with the same CA, admin token, service-account signing key and objects, so
@@ -13,7 +16,7 @@
 // Each test binary compiles this module and uses only a part of it.
 #![allow(dead_code)]
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -97,7 +100,27 @@ impl ControlPlane {
     /// control plane's log when it could not be built or started.
     pub fn shared() -> &'static ControlPlane {
         static SHARED: OnceLock<Result<ControlPlane, String>> = OnceLock::new();
-        match SHARED.get_or_init(ControlPlane::start_shared) {
+        match SHARED.get_or_init(|| ControlPlane::start_shared(None)) {
+            Ok(control_plane) => control_plane,
+            Err(message) => panic!("{message}"),
+        }
+    }
+
+    /// A control plane shared by the tests of one suite alone, started once per test binary
+    /// like [`ControlPlane::shared`] (and, like it, never restarted). For a suite whose
+    /// cluster-wide objects would change what the other suites of its binary see: a CRD it
+    /// relaxes, an admission policy or operator that judges every namespace. Each suite of a
+    /// test binary once had a control plane to itself; this keeps that where it matters.
+    pub fn of_suite(suite: &'static str) -> &'static ControlPlane {
+        type Slot = OnceLock<Result<ControlPlane, String>>;
+        static SUITES: Mutex<BTreeMap<&'static str, &'static Slot>> = Mutex::new(BTreeMap::new());
+        let slot = *SUITES
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(suite)
+            .or_insert_with(|| Box::leak(Box::new(OnceLock::new())));
+        // Started outside the lock: other suites' control planes start meanwhile.
+        match slot.get_or_init(|| ControlPlane::start_shared(Some(suite))) {
             Ok(control_plane) => control_plane,
             Err(message) => panic!("{message}"),
         }
@@ -299,10 +322,20 @@ impl ControlPlane {
         path
     }
 
-    /// The shared control plane: the program keeps its data in a temporary dir of its own,
-    /// and files go to this test process's run dir.
-    fn start_shared() -> Result<ControlPlane, String> {
-        ControlPlane::start(test_run_dir()?.to_path_buf(), None)
+    /// The shared control plane (or one suite's): the program keeps its data in a temporary
+    /// dir of its own, and files go to this test process's run dir (a suite's to a dir of its
+    /// own inside it).
+    fn start_shared(suite: Option<&str>) -> Result<ControlPlane, String> {
+        let run_dir = match suite {
+            None => test_run_dir()?.to_path_buf(),
+            Some(suite) => {
+                let dir = test_run_dir()?.join(format!("suite-{suite}"));
+                std::fs::create_dir_all(&dir)
+                    .map_err(|e| format!("creating {}: {e}", dir.display()))?;
+                dir
+            }
+        };
+        ControlPlane::start(run_dir, None)
     }
 
     /// Builds the binaries, starts the program and waits for its `READY` line.

@@ -1,5 +1,6 @@
 //! Real parts that integration tests run against, and the helpers they share. Every test
-//! binary compiles all of it (`mod support;`) and uses its own part.
+//! binary compiles all of it once (`mod support;`, or `#[path = "../support/mod.rs"] mod
+//! support;` in a binary that groups suites, `tests/<kind>/main.rs`) and uses its own part.
 
 pub mod chart;
 pub mod command;

@@ -36,7 +36,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// One scenario's world.
 pub struct Scenario {
-    /// The shared control plane.
+    /// The control plane: the shared one unless [`Scenario::start_on`] named another.
     pub cp: &'static ControlPlane,
     /// An admin client in this test's runtime.
     pub client: Client,
@@ -51,7 +51,12 @@ pub struct Scenario {
 impl Scenario {
     /// Sets up a namespace and an emulator; the operator is started by the test.
     pub async fn start(name: &str) -> Scenario {
-        let cp = ControlPlane::shared();
+        Scenario::start_on(ControlPlane::shared(), name).await
+    }
+
+    /// [`Scenario::start`] on another control plane than the shared one (a suite's own,
+    /// [`ControlPlane::of_suite`]).
+    pub async fn start_on(cp: &'static ControlPlane, name: &str) -> Scenario {
         cp.install_crds(&crd_paths());
         let client = cp.admin_client().await;
         let namespace = unique(name);

@@ -1,7 +1,7 @@
 //! End-to-end: what a platform team runs for years — leader election, metrics and health,
 //! quiet resyncs, one AWS rate limiter, graceful shutdown, and logs.
 
-mod support;
+use crate::support;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -4,8 +4,8 @@
 //! the Restricted pod security standard). Also: the committed kubectl-apply manifest
 //! (`deploy/operator.yaml`) is what the chart renders.
 
-mod kubeschemas;
-mod support;
+use crate::kubeschemas;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;

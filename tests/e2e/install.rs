@@ -2,13 +2,13 @@
 //! token of the chart's ServiceAccount (TokenRequest) — not as an administrator — and does its
 //! whole job within the RBAC the chart grants; what the chart does not grant is denied.
 
-mod support;
+use crate::support;
 
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use kube::api::{Api, DeleteParams, ListParams};
 use support::chart::{chart, helm};
 use support::command::run;
-use support::controlplane::client_for;
+use support::controlplane::{ControlPlane, client_for};
 use support::scenario::{Scenario, unique};
 
 fn is_forbidden(err: &kube::Error) -> bool {
@@ -17,7 +17,9 @@ fn is_forbidden(err: &kube::Error) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_operator_does_its_job_as_the_charts_service_account_and_nothing_more() {
-    let s = Scenario::start("serviceaccount").await;
+    // A control plane of this suite's own: the chart's ValidatingAdmissionPolicy judges the
+    // PartnerEventSources of every namespace, the other suites' too.
+    let s = Scenario::start_on(ControlPlane::of_suite("install"), "serviceaccount").await;
     let release_ns = unique("ebpo-release");
     run(helm()
         .arg("--kubeconfig")

@@ -1,6 +1,6 @@
 //! The committed CRD must be exactly what the binary generates from the Rust types.
 
-mod support;
+use crate::support;
 
 use support::repo::{crd_path, read};
 

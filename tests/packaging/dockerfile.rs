@@ -1,7 +1,7 @@
 //! The Dockerfile: its final stage runs the binary the way the chart expects, its builder
 //! is recent enough for the crate, and hadolint (pinned, from `hack/tools.sh`) accepts it.
 
-mod support;
+use crate::support;
 
 use serde_json::json;
 use support::chart::{BINARY, CI_VALUES, Render, ci_values, container};

@@ -2,7 +2,7 @@
 //! by `hack/tools.sh`): lint with every ci values file, the values schema, the CRD and app
 //! version it ships, the Deployment's hardening and environment, and the optional parts.
 
-mod support;
+use crate::support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;

@@ -10,7 +10,7 @@
 //! by `hack/argocd-health.sh`), which must agree with the expected verdicts and with the
 //! Lua interpreters.
 
-mod support;
+use crate::support;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -2,7 +2,7 @@
 //! each way of running it, and, with the chart installed by helm in the real API server,
 //! asked of the API server as the chart's ServiceAccount (`kubectl auth can-i`).
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -242,7 +242,9 @@ async fn install_and_assert_contract(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn installed_chart_grants_its_service_account_exactly_the_contract() {
-    let control_plane = tokio::task::spawn_blocking(ControlPlane::shared)
+    // A control plane of this suite's own: the chart installs its CRDs and a
+    // ValidatingAdmissionPolicy that judges every namespace.
+    let control_plane = tokio::task::spawn_blocking(|| ControlPlane::of_suite("chart_rbac"))
         .await
         .expect("the control plane starts");
 

@@ -1,7 +1,7 @@
 //! The test control plane is the real thing: the release's API server with RBAC on,
 //! kubectl of the same release, and service-account tokens that authenticate.
 
-mod support;
+use crate::support;
 
 use std::future::Future;
 use std::time::{Duration, Instant};

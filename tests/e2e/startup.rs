@@ -4,7 +4,7 @@
 //! permission lost mid-run turns `/readyz` to 503 with an ERROR naming it. Never an AWS call
 //! while not ready.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

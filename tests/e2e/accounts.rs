@@ -1,7 +1,7 @@
 //! End-to-end: PartnerAccounts and tenant isolation against the real API server and the
 //! emulator's STS — which identity creates a source, and who may ask for which.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;

@@ -2,7 +2,7 @@
 //! before the sources, with server-side apply, and values the chart accepts. (The health
 //! check is in `argocd_health.rs`.)
 
-mod support;
+use crate::support;
 
 use serde_json::{Value, json};
 use support::chart::{CHART, Render, kind, name, one_of_kind, parse_docs, scratch};

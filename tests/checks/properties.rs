@@ -15,7 +15,7 @@
 //! `PROPERTY_CASES` sets the number of generated cases (default 300); the fixed edge cases run
 //! first, every time.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::fmt::Debug;

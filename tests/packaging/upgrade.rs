@@ -18,7 +18,7 @@
 //! upgrade the working tree's operator takes the objects over (Ready) without deleting or
 //! recreating a source.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -483,7 +483,8 @@ fn start_operator(cp: &ControlPlane, emulator: &Emulator, selector: &str) -> Ope
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn upgrade_from_0b73c28_with_kubectl_and_helm_keeps_every_object_and_source() {
     let started = Instant::now();
-    let cp = ControlPlane::shared();
+    // A control plane of this suite's own: it replaces and deletes the CRDs.
+    let cp = ControlPlane::of_suite("upgrade");
     let old = old_tree();
     let emulator = Emulator::start(EmulatorConfig::default())
         .await

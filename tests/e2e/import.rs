@@ -1,7 +1,7 @@
 //! End-to-end: `eventbridge-partner-operator import` against the EventBridge emulator, its
 //! output applied to a real kube-apiserver, and the operator adopting what was imported.
 
-mod support;
+use crate::support;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};

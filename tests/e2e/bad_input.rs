@@ -9,7 +9,7 @@
 //!
 //! The two tests change or lean on the cluster-wide CRD, so they take turns.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
@@ -26,6 +26,11 @@ use tokio::sync::Mutex;
 
 /// Held by each test for its whole run: one of them swaps the CRD's schema.
 static CRD_TURN: Mutex<()> = Mutex::const_new(());
+
+/// This suite's own control plane: the relaxed CRD must not admit other suites' objects.
+fn control_plane() -> &'static ControlPlane {
+    ControlPlane::of_suite("bad_input")
+}
 
 /// The partner-source operations of the EventBridge API: none may be called for an invalid
 /// object.
@@ -135,7 +140,7 @@ async fn delete_namespace(client: &Client, name: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_objects_stored_past_the_schema_end_invalid_spec_without_any_aws_call() {
     let _turn = CRD_TURN.lock().await;
-    let s = Scenario::start("bad-input").await;
+    let s = Scenario::start_on(control_plane(), "bad-input").await;
     let long_name = format!("aws.partner/acme.com/{}", "a".repeat(236));
     assert_eq!(long_name.chars().count(), 257);
     let mut unicode_region = s.object(
@@ -216,7 +221,7 @@ async fn invalid_objects_stored_past_the_schema_end_invalid_spec_without_any_aws
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn odd_but_valid_objects_behave() {
     let _turn = CRD_TURN.lock().await;
-    let s = Scenario::start("odd-input").await;
+    let s = Scenario::start_on(control_plane(), "odd-input").await;
     let other_ns = s.extra_namespace("odd-input-b").await;
     let mut operator = s.launch().start();
 

@@ -9,7 +9,7 @@
 //! Skipped with a notice when podman or the image is missing, except under CI=true, where
 //! `make image` runs first and a missing image fails the test.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -102,7 +102,9 @@ async fn image_runs_as_the_charts_pod_and_reconciles_the_example() {
         return;
     };
     let test_started = Instant::now();
-    let cp = ControlPlane::shared();
+    // A control plane of this suite's own: the chart's CRDs and admission policy, and an
+    // operator that watches every namespace.
+    let cp = ControlPlane::of_suite("image");
     let emulator = Emulator::start(EmulatorConfig::default())
         .await
         .expect("start the emulator");

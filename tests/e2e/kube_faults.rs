@@ -6,7 +6,7 @@
 //! Each test waits on conditions (the objects, the emulator, the proxy's counts), never on
 //! time; the proxy's draws are seeded.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! activates, the customer deleting its bus — and the two ways to hold the operator back:
 //! `managementPolicy: Observe` and the paused annotation.
 
-mod support;
+use crate::support;
 
 use std::net::SocketAddr;
 use std::time::Duration;

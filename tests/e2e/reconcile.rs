@@ -1,7 +1,7 @@
 //! End-to-end: the operator binary against a real kube-apiserver and the EventBridge emulator,
 //! one test per promise of the reconcile semantics.
 
-mod support;
+use crate::support;
 
 use std::time::Duration;
 
