@@ -2,7 +2,7 @@
 # Renders deploy/operator.yaml, the manifest for installing the operator with plain
 # `kubectl apply`: its Namespace, then the Helm chart rendered with its default values
 # (which include the CRDs, so applying a newer file upgrades them too).
-# A test (tests/chart.rs) fails when the committed file differs from this output.
+# A test (tests/packaging/manifests.rs) fails when the committed file differs from this output.
 #
 #   hack/render-deploy.sh            rewrite deploy/operator.yaml
 #   hack/render-deploy.sh --stdout   print it instead
