@@ -53,6 +53,17 @@ cleanup() {
 trap 'cleanup $?' EXIT
 trap 'cleanup 0' INT TERM
 
+# Runs a component in a session of its own, so a Ctrl-C in the terminal (SIGINT to the
+# foreground process group) reaches this script alone and cleanup stops the components in
+# order. Without it they get the SIGINT too, and one that exits at once can wake `wait -n`
+# below before bash runs the INT trap: the demo then reports "a component exited" and exits 1.
+# The parent-death signal stops a component when this script is killed outright (SIGKILL).
+detached() {
+	# exec: the async subshell becomes the component, so $! is its pid and this script its
+	# parent. setsid does not fork here (the subshell leads no process group).
+	exec setsid setpriv --pdeathsig TERM "$@"
+}
+
 # Reads lines from a file until one starts with $2, for at most $3 seconds; prints it.
 wait_line() {
 	local file="$1" prefix="$2" deadline=$((SECONDS + $3))
@@ -76,13 +87,13 @@ rm -rf "$demo"
 mkdir -p "$demo/data"
 
 say "starting the control plane (kube-apiserver with etcd)"
-"$bin_dir/controlplane" --dir "$demo/data" --kubeconfig "$demo/kubeconfig" \
+detached "$bin_dir/controlplane" --dir "$demo/data" --kubeconfig "$demo/kubeconfig" \
 	--log-file "$demo/controlplane.log" >"$demo/controlplane.out" 2>&1 &
 pids+=($!)
 wait_line "$demo/controlplane.out" READY 180 >/dev/null
 
 say "starting the EventBridge emulator"
-target/debug/eventbridge-partner-emulator --region eu-west-1 >"$demo/emulator.out" 2>"$demo/emulator.log" &
+detached target/debug/eventbridge-partner-emulator --region eu-west-1 >"$demo/emulator.out" 2>"$demo/emulator.log" &
 pids+=($!)
 endpoint="$(wait_line "$demo/emulator.out" LISTENING 30 | cut -d' ' -f2)"
 
@@ -98,7 +109,7 @@ kubectl apply -f examples/namespace.yaml >/dev/null
 
 say "starting the operator"
 AWS_ACCESS_KEY_ID="$partner_key" AWS_SECRET_ACCESS_KEY=demo-secret AWS_EC2_METADATA_DISABLED=true \
-	target/debug/eventbridge-partner-operator run \
+	detached target/debug/eventbridge-partner-operator run \
 	--region eu-west-1 --aws-endpoint-url "$endpoint" \
 	--http-addr 127.0.0.1:0 --log-format json --resync-interval 10s \
 	--lease-namespace default >"$demo/operator.log" 2>&1 &
