@@ -9,6 +9,8 @@ use std::fmt;
 use aws_sdk_eventbridge::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_eventbridge::operation::RequestId;
 
+use crate::resources::conditions::Reason;
+
 /// Everything that can go wrong in the operator.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -77,7 +79,7 @@ pub enum AwsErrorClass {
 }
 
 /// Why an AWS error is terminal: each maps to a `Ready` condition reason a person can act on
-/// (see [`crate::reconcile::reason::Reason`]).
+/// (the `From` impl below).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TerminalCause {
     /// The partner API is disabled for this account (`OperationDisabledException`).
@@ -90,6 +92,18 @@ pub enum TerminalCause {
     InvalidRequest,
     /// Any other error AWS does not expect to go away by itself.
     Other,
+}
+
+impl From<TerminalCause> for Reason {
+    fn from(cause: TerminalCause) -> Self {
+        match cause {
+            TerminalCause::OperationDisabled => Reason::OperationDisabled,
+            TerminalCause::AccessDenied => Reason::AccessDenied,
+            TerminalCause::InvalidCredentials => Reason::InvalidCredentials,
+            TerminalCause::InvalidRequest => Reason::InvalidRequest,
+            TerminalCause::Other => Reason::Terminal,
+        }
+    }
 }
 
 /// A failed EventBridge call, reduced to what the operator reasons about and reports.
@@ -335,6 +349,20 @@ fn dispatch_failure(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn terminal_causes_map_to_the_reasons_a_person_acts_on() {
+        let cases = [
+            (TerminalCause::OperationDisabled, "OperationDisabled"),
+            (TerminalCause::AccessDenied, "AccessDenied"),
+            (TerminalCause::InvalidCredentials, "InvalidCredentials"),
+            (TerminalCause::InvalidRequest, "InvalidRequest"),
+            (TerminalCause::Other, "Terminal"),
+        ];
+        for (cause, reason) in cases {
+            assert_eq!(Reason::from(cause).as_str(), reason);
+        }
+    }
+
     use super::*;
 
     #[test]

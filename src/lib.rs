@@ -4,8 +4,9 @@
 //! The folders, from the bottom up; each may use only those below it:
 //!
 //! - [`resources`]: the two custom resources (PartnerEventSource, PartnerAccount), their
-//!   validation, and the constants every module names them by (finalizer, field manager,
-//!   annotations).
+//!   validation, the constants every module names them by (finalizer, field manager,
+//!   annotations), and the typed vocabulary of their conditions and Events
+//!   ([`resources::conditions`]: condition statuses, reasons, actions).
 //! - [`error`], [`metrics`]: the one error type with the one classification of AWS errors, and
 //!   the Prometheus registry; leaves that everything may use.
 //! - [`aws`]: the partner API as a trait, its EventBridge implementation, the request budget
@@ -22,16 +23,21 @@
 //! One create, from the watch to the SDK: `runtime::operator` watches PartnerEventSources
 //! into a cache and runs kube-runtime's `Controller`, which calls `reconcile::shell::reconcile`;
 //! the shell asks `accounts` which identity the object acts as, decides with
-//! `reconcile::shell`'s admission whether it may go to AWS now, and runs `reconcile::sync::apply`
+//! `reconcile::admission` whether it may go to AWS now, and runs `reconcile::sync::apply`
 //! over `aws::eventbridge`'s `PartnerApi`, which waits on `aws::budget` and calls
 //! `CreatePartnerEventSource` through the SDK client of `aws::identity`; the answer becomes a
 //! status in `reconcile::status`, which the shell writes back.
+//!
+//! The public surface is what the binary and the integration tests use: [`resources`],
+//! [`error`], the status writes of [`reconcile::shell`], [`cli::config`] and [`cli::import`],
+//! [`runtime::operator`] and [`runtime::telemetry`], and the CRD YAML below. Everything else
+//! is `pub(crate)`, so rustc reports what nothing uses.
 
-pub mod accounts;
-pub mod aws;
+pub(crate) mod accounts;
+pub(crate) mod aws;
 pub mod cli;
 pub mod error;
-pub mod metrics;
+pub(crate) mod metrics;
 pub mod reconcile;
 pub mod resources;
 pub mod runtime;

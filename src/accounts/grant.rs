@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use kube::core::{Selector, SelectorExt};
 
 use crate::resources::{PartnerAccountSpec, PartnerEventSourceSpec};
 
@@ -118,27 +119,12 @@ pub fn permits(
     Ok(())
 }
 
-/// Whether a label selector selects a set of labels (Kubernetes semantics: every
-/// `matchLabels` pair and every `matchExpressions` requirement must hold).
+/// Whether a label selector selects a set of labels, with Kubernetes semantics (kube's
+/// [`Selector`]: every `matchLabels` pair and every `matchExpressions` requirement must hold).
+/// A selector Kubernetes would reject (an operator it does not define) selects nothing, so a
+/// broken grant never widens access.
 pub fn selects(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let pairs = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let expressions = selector.match_expressions.iter().flatten().all(|e| {
-        let values = e.values.as_deref().unwrap_or_default();
-        let value = labels.get(&e.key);
-        match e.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            // An operator Kubernetes does not define selects nothing.
-            _ => false,
-        }
-    });
-    pairs && expressions
+    Selector::try_from(selector.clone()).is_ok_and(|s| s.matches(labels))
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ pub use grant::{Access, OwnIdentity, Resolution, permits, resolve};
 
 use crate::aws::identity::{Identities, Identity};
 use crate::error::Error;
+use crate::resources::conditions::{ConditionStatus, DEFAULT, READY, Reason};
 use crate::resources::{FIELD_MANAGER, PartnerAccount, PartnerAccountStatus, PartnerEventSource};
 
 /// Whether a PartnerAccount's identity can be used.
@@ -34,21 +35,92 @@ pub enum IdentityState {
     NotReady(String),
 }
 
-/// The identity a PartnerEventSource acts with, and what its partner account allows.
+/// The identity a PartnerEventSource acts with, and what its partner account allows: one
+/// variant per state that can happen, each with what that state knows.
 #[derive(Clone, Debug)]
-pub struct Acting {
-    /// The identity, when access is granted.
-    pub identity: Option<Arc<Identity>>,
-    /// Whether the grant permits the object and its account is ready.
-    pub access: Access,
-    /// The partner account to record in the status (empty: the operator's own identity);
-    /// `None` while it cannot be resolved.
-    pub partner_account: Option<String>,
-    /// The partner account's default region.
-    pub region: Option<String>,
+pub enum Acting {
+    /// The object may act, with this identity.
+    Granted {
+        /// The operator's own identity, or the partner account's.
+        identity: Arc<Identity>,
+        /// The partner account to record in the status (empty: the operator's own identity).
+        partner_account: String,
+        /// The partner account's default region.
+        region: Option<String>,
+    },
+    /// The partner account's grant does not cover the object.
+    NotPermitted {
+        /// The rule the object breaks.
+        rule: String,
+        /// The partner account.
+        partner_account: String,
+        /// The partner account's default region.
+        region: Option<String>,
+    },
+    /// No usable partner account: none resolves, or the one named cannot be used.
+    NotReady {
+        /// Why, for the status.
+        why: String,
+        /// The partner account, when one resolved.
+        partner_account: Option<String>,
+        /// The partner account's default region.
+        region: Option<String>,
+    },
     /// The partner account was not checked yet (the operator just started): look again in a
     /// moment rather than report it not ready.
-    pub unchecked: bool,
+    Unchecked {
+        /// The partner account.
+        partner_account: String,
+    },
+}
+
+impl Acting {
+    /// What the object's partner account allows, as the pure core sees it.
+    pub fn access(&self) -> Access {
+        match self {
+            Acting::Granted { .. } => Access::Granted,
+            Acting::NotPermitted { rule, .. } => Access::NotPermitted(rule.clone()),
+            Acting::NotReady { why, .. } => Access::NotReady(why.clone()),
+            Acting::Unchecked { partner_account } => Access::NotReady(format!(
+                "PartnerAccount {partner_account} has not been checked yet"
+            )),
+        }
+    }
+
+    /// The identity to act with, when the object may act.
+    pub fn identity(&self) -> Option<&Arc<Identity>> {
+        match self {
+            Acting::Granted { identity, .. } => Some(identity),
+            _ => None,
+        }
+    }
+
+    /// The partner account to record in the status (empty: the operator's own identity);
+    /// `None` while none resolves.
+    pub fn partner_account(&self) -> Option<&str> {
+        match self {
+            Acting::Granted {
+                partner_account, ..
+            }
+            | Acting::NotPermitted {
+                partner_account, ..
+            }
+            | Acting::Unchecked { partner_account } => Some(partner_account),
+            Acting::NotReady {
+                partner_account, ..
+            } => partner_account.as_deref(),
+        }
+    }
+
+    /// The partner account's default region.
+    pub fn region(&self) -> Option<&str> {
+        match self {
+            Acting::Granted { region, .. }
+            | Acting::NotPermitted { region, .. }
+            | Acting::NotReady { region, .. } => region.as_deref(),
+            Acting::Unchecked { .. } => None,
+        }
+    }
 }
 
 /// What PartnerAccount handling shares with the rest of the operator.
@@ -118,25 +190,21 @@ impl Accounts {
 
     /// The identity an object acts with and whether it may.
     pub fn acting(&self, obj: &PartnerEventSource) -> Acting {
-        let not_ready = |message: String, record: Option<String>| Acting {
-            identity: None,
-            access: Access::NotReady(message),
-            partner_account: record,
+        let not_ready = |why: String| Acting::NotReady {
+            why,
+            partner_account: None,
             region: None,
-            unchecked: false,
         };
         let name = match self.resolution(obj) {
             Resolution::Operator => {
-                return Acting {
-                    identity: Some(self.operator.clone()),
-                    access: Access::Granted,
-                    partner_account: Some(String::new()),
+                return Acting::Granted {
+                    identity: self.operator.clone(),
+                    partner_account: String::new(),
                     region: None,
-                    unchecked: false,
                 };
             }
             Resolution::Missing(name) => {
-                return not_ready(format!("PartnerAccount {name} does not exist"), None);
+                return not_ready(format!("PartnerAccount {name} does not exist"));
             }
             Resolution::AmbiguousDefault(names) => {
                 let message = format!(
@@ -144,7 +212,7 @@ impl Accounts {
                      set spec.partnerAccountRef or leave one default",
                     names.join(", ")
                 );
-                return not_ready(message, None);
+                return not_ready(message);
             }
             Resolution::Unnamed => {
                 let message = "no PartnerAccount is named and none is marked default, so no \
@@ -152,13 +220,13 @@ impl Accounts {
                                PartnerAccount default (spec.default: true); the operator's own \
                                identity serves such objects only while no PartnerAccount exists, \
                                or with --own-identity fallback";
-                return not_ready(message.to_owned(), None);
+                return not_ready(message.to_owned());
             }
             Resolution::Account(name) => name,
         };
         match self.store.get(&ObjectRef::new(&name)) {
             Some(account) => self.within(obj, &name, &account),
-            None => not_ready(format!("PartnerAccount {name} does not exist"), None),
+            None => not_ready(format!("PartnerAccount {name} does not exist")),
         }
     }
 
@@ -166,28 +234,26 @@ impl Accounts {
     /// ready.
     fn within(&self, obj: &PartnerEventSource, name: &str, account: &PartnerAccount) -> Acting {
         let labels = self.labels_of(&obj.namespace().unwrap_or_default());
-        let acting = |access: Access, identity: Option<Arc<Identity>>, unchecked: bool| Acting {
-            identity,
-            access,
-            partner_account: Some(name.to_owned()),
-            region: account.spec.region.clone(),
-            unchecked,
-        };
+        let (partner_account, region) = (name.to_owned(), account.spec.region.clone());
         if let Err(rule) = permits(&account.spec, name, &labels, &obj.spec) {
-            return acting(Access::NotPermitted(rule), None, false);
+            return Acting::NotPermitted {
+                rule,
+                partner_account,
+                region,
+            };
         }
         match self.states().get(name) {
-            Some(IdentityState::Ready(identity)) => {
-                acting(Access::Granted, Some(identity.clone()), false)
-            }
-            Some(IdentityState::NotReady(why)) => {
-                let why = format!("PartnerAccount {name} is not ready: {why}");
-                acting(Access::NotReady(why), None, false)
-            }
-            None => {
-                let why = format!("PartnerAccount {name} has not been checked yet");
-                acting(Access::NotReady(why), None, true)
-            }
+            Some(IdentityState::Ready(identity)) => Acting::Granted {
+                identity: identity.clone(),
+                partner_account,
+                region,
+            },
+            Some(IdentityState::NotReady(why)) => Acting::NotReady {
+                why: format!("PartnerAccount {name} is not ready: {why}"),
+                partner_account: Some(partner_account),
+                region,
+            },
+            None => Acting::Unchecked { partner_account },
         }
     }
 }
@@ -221,8 +287,8 @@ pub async fn reconcile_account(
             info!(partner_account = %name, account = %who.account, "partner account identity ready");
             let status = account_status(
                 &account,
-                "True",
-                "IdentityReady",
+                ConditionStatus::True,
+                Reason::IdentityReady,
                 "STS GetCallerIdentity answered for this identity",
             );
             (
@@ -235,7 +301,12 @@ pub async fn reconcile_account(
         }
         Err(why) => {
             warn!(partner_account = %name, "cannot use the partner account's identity: {why}");
-            let status = account_status(&account, "False", "AssumeRoleFailed", &why);
+            let status = account_status(
+                &account,
+                ConditionStatus::False,
+                Reason::AssumeRoleFailed,
+                &why,
+            );
             (IdentityState::NotReady(why), status)
         }
     };
@@ -262,14 +333,14 @@ pub async fn reconcile_account(
 /// time when its value did not change.
 fn account_status(
     account: &PartnerAccount,
-    value: &str,
-    reason: &str,
+    value: ConditionStatus,
+    reason: Reason,
     message: &str,
 ) -> PartnerAccountStatus {
     let previous = account
         .status
         .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Ready"));
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == READY));
     let transition = match previous {
         Some(p) if p.status == value => p.last_transition_time.clone(),
         _ => Time(
@@ -282,9 +353,9 @@ fn account_status(
         sources: None,
         observed_generation: account.meta().generation,
         conditions: vec![Condition {
-            type_: "Ready".into(),
-            status: value.into(),
-            reason: reason.into(),
+            type_: READY.into(),
+            status: value.as_str().into(),
+            reason: reason.as_str().into(),
             message: message.chars().take(32 * 1024).collect(),
             observed_generation: account.meta().generation,
             last_transition_time: transition,
@@ -311,11 +382,11 @@ fn default_conflict(store: &Store<PartnerAccount>, account: &PartnerAccount) -> 
     let previous = account
         .status
         .as_ref()
-        .and_then(|s| s.conditions.iter().find(|c| c.type_ == "Default"));
+        .and_then(|s| s.conditions.iter().find(|c| c.type_ == DEFAULT));
     Some(Condition {
-        type_: "Default".into(),
-        status: "False".into(),
-        reason: "AmbiguousDefault".into(),
+        type_: DEFAULT.into(),
+        status: ConditionStatus::False.as_str().into(),
+        reason: Reason::AmbiguousDefault.as_str().into(),
         message: format!(
             "PartnerAccounts {} are all marked default, so none is used for objects without \
              spec.partnerAccountRef",

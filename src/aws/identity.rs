@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use std::time::Duration;
 
+use aws_config::retry::RetryConfig;
 use aws_config::sts::AssumeRoleProvider;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -68,21 +69,23 @@ impl Identity {
 }
 
 /// Loads the AWS configuration from the default chain (IRSA web identity, EKS Pod Identity,
-/// environment, profile) with the given region and endpoint overrides, and timeouts that end
-/// one attempt after `attempt_timeout` and a call, retries included, after `operation_timeout`.
-pub async fn load_sdk_config(
+/// environment, profile) with the given region and endpoint overrides, a call ended after
+/// `timeout`, and the SDK's own retries off: one attempt is the whole call, so every attempt
+/// is one call against the budget and the operator's retry per object is the only loop.
+async fn load_sdk_config(
     region: Option<&str>,
     endpoint: Option<&str>,
-    attempt_timeout: Duration,
-    operation_timeout: Duration,
+    timeout: Duration,
 ) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).timeout_config(
-        TimeoutConfig::builder()
-            .connect_timeout(Duration::from_secs(5).min(attempt_timeout))
-            .operation_attempt_timeout(attempt_timeout)
-            .operation_timeout(operation_timeout)
-            .build(),
-    );
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .timeout_config(
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(5).min(timeout))
+                .operation_attempt_timeout(timeout)
+                .operation_timeout(timeout)
+                .build(),
+        )
+        .retry_config(RetryConfig::disabled());
     if let Some(region) = region {
         loader = loader.region(Region::new(region.to_owned()));
     }
@@ -104,6 +107,19 @@ impl Identities {
     /// its EventBridge configuration (no SDK retries, timeouts).
     pub fn new(sdk: SdkConfig, eventbridge: Config) -> Self {
         Identities { sdk, eventbridge }
+    }
+
+    /// The identities `run` and `import` act with: the operator's own from the AWS default
+    /// chain (with `--region` and `--aws-endpoint-url` when given, `--aws-timeout` per call,
+    /// no SDK retries), and the partner accounts' made from it.
+    pub async fn from_default_chain(
+        region: Option<&str>,
+        endpoint: Option<&str>,
+        timeout: Duration,
+    ) -> Self {
+        let sdk = load_sdk_config(region, endpoint, timeout).await;
+        let eventbridge = Config::from(&sdk);
+        Identities::new(sdk, eventbridge)
     }
 
     /// The operator's default region (`--region`, else the SDK's region chain).

@@ -5,8 +5,8 @@
 //! the one error type in [`crate::error`]. May use [`crate::resources`], the error type and
 //! the metrics; knows nothing of reconciling.
 
-pub mod budget;
-pub mod eventbridge;
-pub mod identity;
+pub(crate) mod budget;
+pub(crate) mod eventbridge;
+pub(crate) mod identity;
 pub(crate) mod paging;
-pub mod partner_api;
+pub(crate) mod partner_api;

@@ -11,6 +11,7 @@ use k8s_openapi::jiff::Timestamp;
 
 use crate::error::AwsError;
 use crate::resources::SourceState;
+use crate::resources::conditions::EventAction;
 
 /// One account a source is shared with, from `ListPartnerEventSourceAccounts`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -62,13 +63,13 @@ impl Operation {
     }
 
     /// The Event `action` of a step that made this call.
-    pub fn action(self) -> &'static str {
+    pub fn action(self) -> EventAction {
         match self {
-            Operation::Create => "Create",
-            Operation::ListAccounts => "ListAccounts",
-            Operation::Describe => "Describe",
-            Operation::Delete => "Delete",
-            Operation::ListSources => "ListSources",
+            Operation::Create => EventAction::Create,
+            Operation::ListAccounts => EventAction::ListAccounts,
+            Operation::Describe => EventAction::Describe,
+            Operation::Delete => EventAction::Delete,
+            Operation::ListSources => EventAction::ListSources,
         }
     }
 }

@@ -7,6 +7,15 @@ use std::time::Duration;
 use crate::aws::budget::Priority;
 use crate::reconcile::status::{self, Observed};
 
+/// Where the object is in its life, as the API server has it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lifecycle {
+    /// No deletion timestamp.
+    Live,
+    /// Deleted: it has a deletion timestamp and waits on the finalizer.
+    Deleting,
+}
+
 /// What a pass serves, and so its place in the budget.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PassKind {
@@ -19,13 +28,12 @@ pub enum PassKind {
 }
 
 impl PassKind {
-    /// The kind of a pass over an object as observed; `deleting` when it has a deletion
-    /// timestamp.
-    pub fn of(deleting: bool, observed: &Observed<'_>) -> PassKind {
-        match (deleting, status::is_resync(observed)) {
-            (true, _) => PassKind::Delete,
-            (false, true) => PassKind::Resync,
-            (false, false) => PassKind::Apply,
+    /// The kind of a pass over an object as observed.
+    pub fn of(lifecycle: Lifecycle, observed: &Observed<'_>) -> PassKind {
+        match lifecycle {
+            Lifecycle::Deleting => PassKind::Delete,
+            Lifecycle::Live if status::is_resync(observed) => PassKind::Resync,
+            Lifecycle::Live => PassKind::Apply,
         }
     }
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use crate::reconcile::reason::Reason;
 use crate::resources::PartnerEventSourceStatus;
+use crate::resources::conditions::{EventAction, Reason};
 
 /// When to look at the object again.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,15 +68,15 @@ pub struct Note {
     pub warning: bool,
     /// Why.
     pub reason: Reason,
-    /// What the operator did, PascalCase.
-    pub action: &'static str,
+    /// What the operator did.
+    pub action: EventAction,
     /// Human-readable detail.
     pub message: String,
 }
 
 impl Note {
     /// A Warning Event.
-    pub fn warning(reason: Reason, action: &'static str, message: String) -> Note {
+    pub fn warning(reason: Reason, action: EventAction, message: String) -> Note {
         Note {
             warning: true,
             reason,
@@ -86,7 +86,7 @@ impl Note {
     }
 
     /// A Normal Event.
-    pub fn normal(reason: Reason, action: &'static str, message: String) -> Note {
+    pub fn normal(reason: Reason, action: EventAction, message: String) -> Note {
         Note {
             warning: false,
             reason,

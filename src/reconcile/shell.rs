@@ -15,13 +15,13 @@ use kube::{Client, Resource, ResourceExt};
 use tokio::time::Instant;
 use tracing::{Instrument, debug, info, info_span, warn};
 
-use crate::accounts::{Access, Accounts, Acting};
+use crate::accounts::{Accounts, Acting};
 use crate::aws::budget::Budget;
 use crate::aws::eventbridge::EventBridge;
 use crate::aws::partner_api::Counted;
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::reconcile::admission::{self, Backlog, Gate, PassKind};
+use crate::reconcile::admission::{self, Backlog, Gate, Lifecycle, PassKind};
 use crate::reconcile::backoff::retry_delay;
 use crate::reconcile::objects::ObjectStates;
 use crate::reconcile::outcome::{Note, Outcome, Requeue};
@@ -93,7 +93,7 @@ impl Context {
         obj.spec
             .region
             .clone()
-            .or_else(|| acting.region.clone())
+            .or_else(|| acting.region().map(str::to_owned))
             .or_else(|| self.settings.default_region.clone())
     }
 
@@ -119,9 +119,9 @@ fn claim(obj: &PartnerEventSource, acting: &Acting) -> Claim {
         created: obj.meta().creation_timestamp.as_ref().map(|t| t.0),
         source_name: obj.spec.name.clone(),
         holds_source: obj.status.as_ref().is_some_and(|s| s.arn.is_some()),
-        valid: obj.spec.validate().is_ok() && !matches!(acting.access, Access::NotPermitted(_)),
+        valid: obj.spec.validate().is_ok() && !matches!(acting, Acting::NotPermitted { .. }),
         manages: obj.spec.management_policy != Some(ManagementPolicy::Observe),
-        partner_account: acting.partner_account.clone().unwrap_or_default(),
+        partner_account: acting.partner_account().unwrap_or_default().to_owned(),
     }
 }
 
@@ -147,7 +147,9 @@ pub async fn reconcile(obj: Arc<PartnerEventSource>, ctx: Arc<Context>) -> Resul
         }
         finalizer(&api, FINALIZER, obj, |event| async {
             match event {
-                FinalizerEvent::Apply(o) => Ok(pass(&o, &ctx, &api, false).await?.action(&ctx)),
+                FinalizerEvent::Apply(o) => {
+                    Ok(pass(&o, &ctx, &api, Lifecycle::Live).await?.action(&ctx))
+                }
                 // Deletions never get here: `release` settles them.
                 FinalizerEvent::Cleanup(_) => Ok(Action::await_change()),
             }
@@ -181,7 +183,7 @@ async fn release(
     if !obj.finalizers().iter().any(|f| f == FINALIZER) {
         return Ok(Action::await_change());
     }
-    match pass(&obj, ctx, api, true).await? {
+    match pass(&obj, ctx, api, Lifecycle::Deleting).await? {
         Passed::Ran { release: true, .. } => {
             remove_finalizer(api, &obj).await?;
             ctx.objects.forget(&obj.uid().unwrap_or_default());
@@ -287,17 +289,18 @@ async fn pass(
     obj: &PartnerEventSource,
     ctx: &Context,
     api: &Api<PartnerEventSource>,
-    deleting: bool,
+    lifecycle: Lifecycle,
 ) -> Result<Passed, Error> {
     let started = Instant::now();
     let uid = obj.uid().unwrap_or_default();
     let acting = ctx.accounts.acting(obj);
-    if acting.unchecked {
+    if let Acting::Unchecked { .. } = acting {
         // The PartnerAccount reconciler asks for this pass again once it has checked.
         return Ok(Passed::Later(Duration::from_secs(5)));
     }
     let ownership = ctx.ownership_of(obj, &acting);
     let region = ctx.region_of(obj, &acting);
+    let access = acting.access();
     let observed = Observed {
         spec: &obj.spec,
         generation: obj.meta().generation,
@@ -307,13 +310,14 @@ async fn pass(
         failures: ctx.objects.failures(&uid),
         jitter: rand::random(),
         paused: obj.paused(),
-        access: &acting.access,
-        partner_account: acting.partner_account.as_deref(),
+        access: &access,
+        partner_account: acting.partner_account(),
         now: Timestamp::now(),
     };
-    let kind = PassKind::of(deleting, &observed);
+    let kind = PassKind::of(lifecycle, &observed);
     let identity = acting
-        .identity
+        .identity()
+        .cloned()
         .unwrap_or_else(|| ctx.eventbridge.operator());
     let budget = region
         .as_deref()
@@ -498,7 +502,7 @@ fn event(note: &Note) -> KubeEvent {
         },
         reason: note.reason.as_str().to_owned(),
         note: Some(note.message.chars().take(1000).collect()),
-        action: note.action.to_owned(),
+        action: note.action.as_str().to_owned(),
         secondary: None,
     }
 }

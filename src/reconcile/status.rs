@@ -12,8 +12,10 @@ use crate::error::{AwsError, AwsErrorClass};
 use crate::reconcile::backoff::retry_delay;
 use crate::reconcile::outcome::{Note, Origin, Outcome, PassResult, Requeue};
 use crate::reconcile::ownership::Ownership;
-use crate::reconcile::reason::{ACTIVATED, PAUSED, READY, Reason};
 use crate::reconcile::settings::Settings;
+use crate::resources::conditions::{
+    ACTIVATED, ConditionStatus, EventAction, PAUSED, READY, Reason,
+};
 use crate::resources::{
     ManagementPolicy, OnExpiry, PAUSED_ANNOTATION, PartnerEventSourceSpec,
     PartnerEventSourceStatus, SourceState,
@@ -52,11 +54,17 @@ impl Observed<'_> {
         self.status.and_then(|st| st.arn.as_deref())
     }
 
-    /// The `Ready` reason the status already records.
-    pub fn ready_reason(&self) -> Option<&str> {
+    /// The `Ready` condition the status already records.
+    fn ready_condition(&self) -> Option<&Condition> {
         self.status
             .and_then(|st| st.conditions.iter().find(|c| c.type_ == READY))
-            .map(|c| c.reason.as_str())
+    }
+
+    /// The `Ready` reason the status already records; `None` without a `Ready` condition or
+    /// for a reason outside the operator's vocabulary.
+    pub fn ready_reason(&self) -> Option<Reason> {
+        self.ready_condition()
+            .and_then(|c| Reason::parse(&c.reason))
     }
 
     /// The status as it stands, with the generation this pass looked at (and, once the paused
@@ -70,10 +78,16 @@ impl Observed<'_> {
         let was_paused = status
             .conditions
             .iter()
-            .any(|c| c.type_ == PAUSED && c.status == "True");
+            .any(|c| c.type_ == PAUSED && c.status == ConditionStatus::True);
         if was_paused && !self.paused {
             let message = "the paused annotation was removed; AWS calls go on";
-            self.set_condition(&mut status, PAUSED, "False", Reason::Resumed, message);
+            self.set_condition(
+                &mut status,
+                PAUSED,
+                ConditionStatus::False,
+                Reason::Resumed,
+                message,
+            );
         }
         status
     }
@@ -102,7 +116,7 @@ impl Observed<'_> {
     /// (ARN, state, times) stays, because it is still the best knowledge there is.
     pub fn not_ready(&self, reason: Reason, message: &str) -> PartnerEventSourceStatus {
         let mut status = self.base_status();
-        self.set_condition(&mut status, READY, "False", reason, message);
+        self.set_condition(&mut status, READY, ConditionStatus::False, reason, message);
         status
     }
 
@@ -112,7 +126,7 @@ impl Observed<'_> {
         &self,
         status: &mut PartnerEventSourceStatus,
         type_: &str,
-        value: &str,
+        value: ConditionStatus,
         reason: Reason,
         message: &str,
     ) {
@@ -123,7 +137,7 @@ impl Observed<'_> {
         };
         let condition = Condition {
             type_: type_.to_owned(),
-            status: value.to_owned(),
+            status: value.as_str().to_owned(),
             reason: reason.as_str().to_owned(),
             message: truncate(message, 32 * 1024),
             observed_generation: self.generation,
@@ -137,8 +151,8 @@ impl Observed<'_> {
 
     /// A Warning about a state the object enters, published once: not again while the status
     /// already reports that reason for this generation.
-    pub fn warn_on_entry(&self, reason: Reason, action: &'static str, message: &str) -> Vec<Note> {
-        let reported = self.ready_reason() == Some(reason.as_str())
+    pub fn warn_on_entry(&self, reason: Reason, action: EventAction, message: &str) -> Vec<Note> {
+        let reported = self.ready_reason() == Some(reason)
             && self.status.and_then(|st| st.observed_generation) == self.generation;
         if reported {
             vec![]
@@ -191,10 +205,12 @@ pub fn is_resync(o: &Observed<'_>) -> bool {
     let described = o
         .status
         .is_some_and(|st| st.observed_generation == o.generation);
-    let settled = !matches!(
-        o.ready_reason(),
-        Some("Creating" | "Retrying" | "Deleting") | None
-    );
+    // A reason outside the vocabulary (another writer's) still describes a settled object.
+    let settled = o.ready_condition().is_some()
+        && !matches!(
+            o.ready_reason(),
+            Some(Reason::Creating | Reason::Retrying | Reason::Deleting)
+        );
     let calls_aws = !o.paused
         && *o.access == Access::Granted
         && o.spec.validate().is_ok()
@@ -207,13 +223,19 @@ pub fn is_resync(o: &Observed<'_>) -> bool {
 pub fn paused(o: &Observed<'_>) -> Outcome {
     let mut status = o.status.cloned().unwrap_or_default();
     let message = format!("{PAUSED_ANNOTATION} is \"true\": no AWS calls until it is removed");
-    o.set_condition(&mut status, PAUSED, "True", Reason::Paused, &message);
+    o.set_condition(
+        &mut status,
+        PAUSED,
+        ConditionStatus::True,
+        Reason::Paused,
+        &message,
+    );
     let first = o
         .status
         .and_then(|st| st.conditions.iter().find(|c| c.type_ == PAUSED))
-        .is_none_or(|c| c.status != "True");
+        .is_none_or(|c| c.status != ConditionStatus::True);
     let notes = match first {
-        true => vec![Note::normal(Reason::Paused, "Pause", message)],
+        true => vec![Note::normal(Reason::Paused, EventAction::Pause, message)],
         false => vec![],
     };
     Outcome::write(status, PassResult::Paused).notes(notes)
@@ -227,7 +249,13 @@ pub fn expired(o: &Observed<'_>) -> Outcome {
          is listening); set spec.onExpiry: Recreate to create it again, or delete this object",
         o.spec.name, o.spec.account
     );
-    let mut outcome = stuck(o, Reason::Expired, "Observe", &message, PassResult::Expired);
+    let mut outcome = stuck(
+        o,
+        Reason::Expired,
+        EventAction::Observe,
+        &message,
+        PassResult::Expired,
+    );
     if let Some(status) = outcome.status.as_mut() {
         status.state = None;
     }
@@ -238,7 +266,7 @@ pub fn expired(o: &Observed<'_>) -> Outcome {
 pub fn stuck(
     o: &Observed<'_>,
     reason: Reason,
-    action: &'static str,
+    action: EventAction,
     message: &str,
     result: PassResult,
 ) -> Outcome {
@@ -304,7 +332,7 @@ pub fn ready(
         "partner event source exists in AWS for account {}",
         o.spec.account
     );
-    o.set_condition(&mut status, READY, "True", reason, &message);
+    o.set_condition(&mut status, READY, ConditionStatus::True, reason, &message);
     let expires = status.expiration_time.as_ref().map(|t| t.0);
     let (value, act_reason, act_message) = activation(o, status.state.as_ref(), expires);
     notes.extend(activation_change(o, status.state.as_ref(), &act_message));
@@ -345,9 +373,9 @@ fn expiring_soon(o: &Observed<'_>, reason: Reason, message: &str) -> Option<Note
     let before = o
         .status
         .and_then(|st| st.conditions.iter().find(|c| c.type_ == ACTIVATED))
-        .map(|c| c.reason.as_str());
-    (reason == Reason::ExpiringSoon && before != Some(reason.as_str()))
-        .then(|| Note::warning(reason, "Observe", message.to_owned()))
+        .and_then(|c| Reason::parse(&c.reason));
+    (reason == Reason::ExpiringSoon && before != Some(reason))
+        .then(|| Note::warning(reason, EventAction::Observe, message.to_owned()))
 }
 
 /// A known source whose state could not be read: the ARN and `Ready` stay (a failed lookup
@@ -358,10 +386,16 @@ pub fn state_lookup_failed(o: &Observed<'_>, s: &Settings, arn: &str, e: &AwsErr
     let is_true = status
         .conditions
         .iter()
-        .any(|c| c.type_ == READY && c.status == "True");
+        .any(|c| c.type_ == READY && c.status == ConditionStatus::True);
     if !is_true {
         let message = format!("partner event source {arn} exists in AWS");
-        o.set_condition(&mut status, READY, "True", Reason::Created, &message);
+        o.set_condition(
+            &mut status,
+            READY,
+            ConditionStatus::True,
+            Reason::Created,
+            &message,
+        );
     }
     let note = Note::warning(
         Reason::StateLookupFailed,
@@ -382,8 +416,8 @@ fn ready_reason(o: &Observed<'_>, origin: Origin) -> Reason {
         Origin::Adopted => Reason::Adopted,
         Origin::Observed => Reason::Observed,
         Origin::Kept => match o.ready_reason() {
-            Some("Adopted") => Reason::Adopted,
-            Some("Recreated") => Reason::Recreated,
+            Some(Reason::Adopted) => Reason::Adopted,
+            Some(Reason::Recreated) => Reason::Recreated,
             _ => Reason::Created,
         },
     }
@@ -395,12 +429,12 @@ fn origin_note(o: &Observed<'_>, arn: &str, origin: Origin) -> Option<Note> {
         Origin::Kept | Origin::Observed => return None,
         Origin::Created => (
             Reason::Created,
-            "Create",
+            EventAction::Create,
             format!("created partner event source {arn} for account {account}"),
         ),
         Origin::Recreated => (
             Reason::Recreated,
-            "Create",
+            EventAction::Create,
             format!(
                 "partner event source {name} was missing in AWS (deleted or expired out of band); \
                  created it again for account {account}"
@@ -408,7 +442,7 @@ fn origin_note(o: &Observed<'_>, arn: &str, origin: Origin) -> Option<Note> {
         ),
         Origin::Adopted => (
             Reason::Adopted,
-            "Adopt",
+            EventAction::Adopt,
             format!("partner event source {arn} already existed for account {account}; adopted it"),
         ),
     };
@@ -420,7 +454,7 @@ fn activation(
     o: &Observed<'_>,
     state: Option<&SourceState>,
     expires: Option<Timestamp>,
-) -> (&'static str, Reason, String) {
+) -> (ConditionStatus, Reason, String) {
     let spec = o.spec;
     let account = &spec.account;
     match state {
@@ -428,7 +462,7 @@ fn activation(
             if expires.is_some_and(|t| t.duration_since(o.now) <= EXPIRY_WARNING) =>
         {
             (
-                "False",
+                ConditionStatus::False,
                 Reason::ExpiringSoon,
                 format!(
                     "AWS expires this source at {} unless account {account} creates an event \
@@ -439,12 +473,12 @@ fn activation(
             )
         }
         Some(SourceState::Active) => (
-            "True",
+            ConditionStatus::True,
             Reason::Active,
             format!("account {account} created the matching event bus"),
         ),
         Some(SourceState::Pending) => (
-            "False",
+            ConditionStatus::False,
             Reason::Pending,
             format!(
                 "waiting for account {account} to create an event bus named {}",
@@ -452,11 +486,15 @@ fn activation(
             ),
         ),
         Some(SourceState::Deleted) => (
-            "False",
+            ConditionStatus::False,
             Reason::Deleted,
             "the source was deleted under the customer's event bus".to_owned(),
         ),
-        _ => ("Unknown", Reason::Unknown, "state not known yet".to_owned()),
+        _ => (
+            ConditionStatus::Unknown,
+            Reason::Unknown,
+            "state not known yet".to_owned(),
+        ),
     }
 }
 
@@ -472,12 +510,12 @@ fn activation_change(
         (p, s) if p == s => None,
         (_, Some(SourceState::Active)) => Some(Note::normal(
             Reason::Activated,
-            "Observe",
+            EventAction::Observe,
             activated_message.to_owned(),
         )),
         (Some(SourceState::Active), Some(SourceState::Pending)) => Some(Note::normal(
             Reason::Deactivated,
-            "Observe",
+            EventAction::Observe,
             format!("account {} deactivated the event source", o.spec.account),
         )),
         _ => None,

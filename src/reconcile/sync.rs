@@ -16,11 +16,11 @@ use crate::aws::partner_api::{Operation, PartnerApi, SourceAccount};
 use crate::error::{AwsError, AwsErrorClass};
 use crate::reconcile::outcome::{Note, Origin, Outcome, PassResult, Requeue};
 use crate::reconcile::ownership::Ownership;
-use crate::reconcile::reason::Reason;
 use crate::reconcile::settings::Settings;
 use crate::reconcile::status::{
     Observed, expired, failed, paused, ready, retrying, state_lookup_failed, stuck,
 };
+use crate::resources::conditions::{EventAction, Reason};
 use crate::resources::{DeletionPolicy, OnExpiry, SourceState};
 
 /// Brings the source in AWS in line with a live object: the checks before AWS, then create
@@ -43,7 +43,7 @@ pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Out
         return stuck(
             o,
             Reason::NameConflict,
-            "CheckOwnership",
+            EventAction::CheckOwnership,
             &message,
             PassResult::Conflict,
         )
@@ -52,7 +52,7 @@ pub async fn apply(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> Out
     let Some(region) = o.region else {
         return no_region(o, s);
     };
-    let was_expired = o.ready_reason() == Some(Reason::Expired.as_str());
+    let was_expired = o.ready_reason() == Some(Reason::Expired);
     if was_expired && o.on_expiry() == OnExpiry::Stop {
         // Nothing to look at in AWS: the source stays gone until the object is revived
         // (onExpiry: Recreate) or deleted and applied again.
@@ -79,7 +79,13 @@ fn held_back(o: &Observed<'_>, s: &Settings) -> Option<Outcome> {
             .collect::<Vec<_>>()
             .join("; ");
         let result = PassResult::InvalidSpec;
-        return Some(stuck(o, Reason::InvalidSpec, "Validate", &message, result));
+        return Some(stuck(
+            o,
+            Reason::InvalidSpec,
+            EventAction::Validate,
+            &message,
+            result,
+        ));
     }
     match o.access {
         Access::Granted => None,
@@ -89,16 +95,21 @@ fn held_back(o: &Observed<'_>, s: &Settings) -> Option<Outcome> {
             Some(stuck(
                 o,
                 Reason::NotPermitted,
-                "CheckGrant",
+                EventAction::CheckGrant,
                 &message,
                 result,
             ))
         }
-        Access::NotReady(why) => Some(account_not_ready(o, s, "CheckPartnerAccount", why)),
+        Access::NotReady(why) => Some(account_not_ready(
+            o,
+            s,
+            EventAction::CheckPartnerAccount,
+            why,
+        )),
     }
 }
 
-fn account_not_ready(o: &Observed<'_>, s: &Settings, action: &'static str, why: &str) -> Outcome {
+fn account_not_ready(o: &Observed<'_>, s: &Settings, action: EventAction, why: &str) -> Outcome {
     let reason = Reason::PartnerAccountNotReady;
     stuck(o, reason, action, why, PassResult::Terminal).requeue(Requeue::After(s.conflict_recheck))
 }
@@ -112,7 +123,7 @@ pub async fn cleanup(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> O
     }
     if let Access::NotReady(why) = o.access {
         // The source may exist; it can only be deleted with the account's identity.
-        return account_not_ready(o, s, "Delete", why);
+        return account_not_ready(o, s, EventAction::Delete, why);
     }
     let region = o.region.filter(|_| o.spec.validate().is_ok());
     let (Some(region), None) = (region, left_in_aws(o, s)) else {
@@ -131,7 +142,8 @@ pub async fn cleanup(api: &impl PartnerApi, o: &Observed<'_>, s: &Settings) -> O
 /// Why the source must be left in AWS (or was never there), as the Event that says so; `None`
 /// when this object owns it and its policy deletes it.
 fn left_in_aws(o: &Observed<'_>, s: &Settings) -> Option<Note> {
-    let released = |message: String| Some(Note::normal(Reason::Released, "Delete", message));
+    let released =
+        |message: String| Some(Note::normal(Reason::Released, EventAction::Delete, message));
     if let Access::NotPermitted(_) = o.access {
         return released("outside the partner account's grant, so never sent to AWS".into());
     }
@@ -140,7 +152,7 @@ fn left_in_aws(o: &Observed<'_>, s: &Settings) -> Option<Note> {
             "managementPolicy is Observe: left the partner event source in AWS".into(),
         );
     }
-    if o.ready_reason() == Some(Reason::Expired.as_str()) {
+    if o.ready_reason() == Some(Reason::Expired) {
         return released("the source had expired in AWS; nothing to delete".into());
     }
     if let Ownership::ConflictWith(owner) = o.ownership {
@@ -152,7 +164,7 @@ fn left_in_aws(o: &Observed<'_>, s: &Settings) -> Option<Note> {
         // Never sent to AWS, so there is nothing there to delete; nothing to tell either.
         return None;
     }
-    if o.ready_reason() == Some(Reason::NameConflict.as_str()) {
+    if o.ready_reason() == Some(Reason::NameConflict) {
         // The name belongs to a source shared with another account: not ours to delete.
         return released("the source in AWS belongs to another account; left it untouched".into());
     }
@@ -161,7 +173,7 @@ fn left_in_aws(o: &Observed<'_>, s: &Settings) -> Option<Note> {
             "deletionPolicy is Retain: left partner event source {} in AWS",
             o.spec.name
         );
-        return Some(Note::normal(Reason::Retained, "Delete", message));
+        return Some(Note::normal(Reason::Retained, EventAction::Delete, message));
     }
     None
 }
@@ -209,7 +221,7 @@ impl<'a, A: PartnerApi> Pass<'a, A> {
             Err(e) => return state_lookup_failed(o, s, arn, &e),
         };
         // An observed source the object now manages is taken over as it is.
-        let origin = match o.ready_reason() == Some(Reason::Observed.as_str()) {
+        let origin = match o.ready_reason() == Some(Reason::Observed) {
             true => Origin::Adopted,
             false => Origin::Kept,
         };
@@ -241,7 +253,7 @@ impl<'a, A: PartnerApi> Pass<'a, A> {
             return stuck(
                 o,
                 Reason::NotFound,
-                "Observe",
+                EventAction::Observe,
                 &message,
                 PassResult::NotFound,
             )
@@ -312,7 +324,7 @@ fn no_region(o: &Observed<'_>, s: &Settings) -> Outcome {
     Outcome::write(o.not_ready(Reason::NoRegion, message), PassResult::Terminal)
         .notes(vec![Note::warning(
             Reason::NoRegion,
-            "Validate",
+            EventAction::Validate,
             message.into(),
         )])
         .requeue(Requeue::After(s.terminal_requeue))
@@ -333,7 +345,7 @@ fn shared_elsewhere(o: &Observed<'_>, s: &Settings, others: &[SourceAccount]) ->
     stuck(
         o,
         Reason::NameConflict,
-        "Create",
+        EventAction::Create,
         &message,
         PassResult::Conflict,
     )
@@ -343,7 +355,7 @@ fn shared_elsewhere(o: &Observed<'_>, s: &Settings, others: &[SourceAccount]) ->
 fn deleted(o: &Observed<'_>) -> Outcome {
     let note = Note::normal(
         Reason::Deleted,
-        "Delete",
+        EventAction::Delete,
         format!(
             "deleted partner event source {} for account {}",
             o.spec.name, o.spec.account
@@ -364,7 +376,7 @@ fn delete_blocked(o: &Observed<'_>, s: &Settings, e: &AwsError) -> Outcome {
         Operation::Delete.name()
     );
     Outcome::write(o.not_ready(reason, &message), PassResult::Terminal)
-        .notes(vec![Note::warning(reason, "Delete", message)])
+        .notes(vec![Note::warning(reason, EventAction::Delete, message)])
         .requeue(Requeue::After(s.terminal_requeue))
 }
 

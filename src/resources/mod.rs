@@ -1,7 +1,9 @@
 //! The resources the operator defines, and what every other module names them by: the two
 //! custom resources with their validation, and the constants shared across the operator (the
-//! finalizer, the field manager, the annotations). Depends on nothing else in the crate.
+//! finalizer, the field manager, the annotations), and the vocabulary of their conditions and
+//! Events ([`conditions`]). Depends on nothing else in the crate.
 
+pub mod conditions;
 mod partner_account;
 mod partner_event_source;
 

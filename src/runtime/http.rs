@@ -17,8 +17,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, ObjectCounts};
-use crate::reconcile::reason::READY;
 use crate::reconcile::status;
+use crate::resources::conditions::{ConditionStatus, READY};
 use crate::resources::{PartnerEventSource, SourceState};
 use crate::runtime::watches::Watches;
 
@@ -148,7 +148,7 @@ fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
         }
         let ready = obj
             .condition(READY)
-            .map_or("Unknown", |c| c.status.as_str());
+            .map_or(ConditionStatus::Unknown.as_str(), |c| c.status.as_str());
         *by_ready.entry(ready.to_owned()).or_default() += 1;
         let state = obj
             .status

@@ -3,9 +3,9 @@
 //! endpoints ([`http`]) and the logs ([`telemetry`]). Sits on top: may use every other module,
 //! and nothing but `main` uses it.
 
-pub mod http;
-pub mod leader;
+pub(crate) mod http;
+pub(crate) mod leader;
 pub mod operator;
-pub mod preflight;
+pub(crate) mod preflight;
 pub mod telemetry;
-pub mod watches;
+pub(crate) mod watches;

@@ -5,7 +5,6 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use futures::{FutureExt, StreamExt};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::Namespace;
@@ -18,13 +17,14 @@ use kube::runtime::events::{Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::{Predicate, WatchStreamExt, predicates, reflector, watcher};
 use tokio::sync::mpsc;
+use tokio_stream::wrappers::UnboundedReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn};
 
 use crate::accounts::{AccountContext, Accounts, account_error_policy, reconcile_account};
 use crate::aws::budget::{BudgetKey, Budgets};
 use crate::aws::eventbridge::EventBridge;
-use crate::aws::identity::{Identities, Identity, load_sdk_config};
+use crate::aws::identity::{Identities, Identity};
 use crate::cli::config::RunArgs;
 use crate::error::Error;
 use crate::metrics::Metrics;
@@ -166,16 +166,12 @@ async fn lead_then_run(
 /// The AWS configuration from the default chain, with the SDK's own retries off: the
 /// operator retries per object.
 async fn aws_identities(args: &RunArgs) -> Identities {
-    let region = args.region.as_deref();
-    let endpoint = args.aws_endpoint_url.as_deref();
-    // The SDK's retries are off, so one attempt is the whole call.
-    let sdk = load_sdk_config(region, endpoint, args.aws_timeout, args.aws_timeout)
-        .await
-        .into_builder()
-        .retry_config(RetryConfig::disabled())
-        .build();
-    let eventbridge = aws_sdk_eventbridge::config::Builder::from(&sdk).build();
-    Identities::new(sdk, eventbridge)
+    Identities::from_default_chain(
+        args.region.as_deref(),
+        args.aws_endpoint_url.as_deref(),
+        args.aws_timeout,
+    )
+    .await
 }
 
 /// Runs the controllers until `stop` is cancelled, then lets in-flight reconciles finish for
@@ -209,7 +205,7 @@ async fn run_controller(
     );
     let controller = Controller::for_stream(objects, store.clone())
         .with_config(controller::Config::default().concurrency(args.concurrency))
-        .reconcile_on(receiver_stream(rechecks));
+        .reconcile_on(UnboundedReceiverStream::new(rechecks));
     health.set_store(Some(store.clone()));
     let account_ctx = Arc::new(AccountContext {
         client: client.clone(),
@@ -301,19 +297,14 @@ async fn log_failure<T, E: std::error::Error>(
     }
 }
 
-/// A stream of what the channel receives.
-fn receiver_stream<T>(mut rx: mpsc::UnboundedReceiver<T>) -> impl futures::Stream<Item = T> {
-    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
-}
-
 /// The operator's own AWS side, for the PartnerAccounts: the identities it makes, its own.
 struct Operator {
     identities: Identities,
     own: Arc<Identity>,
 }
 
-/// The PartnerAccount side: a cache of every PartnerAccount (that the shard's selector selects) (and the stream its controller
-/// runs on), a cache of namespace labels for the grants' selectors, and a task that asks for a
+/// The PartnerAccount side: a cache of every PartnerAccount the shard's selector selects (and
+/// the stream its controller runs on), a cache of namespace labels for the grants' selectors, and a task that asks for a
 /// pass over the objects of a namespace whose labels changed.
 fn partner_accounts(
     client: &Client,
@@ -434,7 +425,8 @@ async fn watch_budgets(ctx: Arc<Context>, budgets: Arc<Budgets>) {
                 continue;
             };
             let identity = acting
-                .identity
+                .identity()
+                .cloned()
                 .unwrap_or_else(|| ctx.eventbridge.operator());
             let key = BudgetKey {
                 account: identity.account.clone(),

@@ -7,14 +7,13 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use aws_config::retry::RetryConfig;
 use futures::{StreamExt, TryStreamExt};
 
 use super::ImportError;
 use super::manifests::Found;
 use crate::aws::budget::Budgets;
 use crate::aws::eventbridge::EventBridge;
-use crate::aws::identity::{Identities, load_sdk_config};
+use crate::aws::identity::Identities;
 use crate::aws::partner_api::{Operation, PartnerApi};
 use crate::cli::config::RunArgs;
 use crate::error::{AwsError, AwsErrorClass};
@@ -37,20 +36,13 @@ const ACCOUNT_LISTINGS_AT_ONCE: usize = 4;
 /// default chain with the global `--region` and `--aws-endpoint-url`), and the region it
 /// lists in.
 pub(crate) async fn eventbridge(aws: &RunArgs) -> Result<(EventBridge, String), ImportError> {
-    // As `run` configures it: no SDK retries, so one attempt is the whole call and every
-    // attempt is one call against the budget; `retried` is the only loop.
-    let sdk = load_sdk_config(
+    // As `run` configures it: no SDK retries, so `retried` is the only loop.
+    let identities = Identities::from_default_chain(
         aws.region.as_deref(),
         aws.aws_endpoint_url.as_deref(),
         aws.aws_timeout,
-        aws.aws_timeout,
     )
-    .await
-    .into_builder()
-    .retry_config(RetryConfig::disabled())
-    .build();
-    let config = aws_sdk_eventbridge::config::Builder::from(&sdk).build();
-    let identities = Identities::new(sdk, config);
+    .await;
     let Some(region) = identities.region() else {
         return Err(ImportError::Usage(
             "no AWS region: set --region (or AWS_REGION, or a profile's region)".into(),

@@ -9,8 +9,8 @@ use k8s_openapi::jiff::Timestamp;
 use super::*;
 use crate::aws::partner_api::fake::{FakePartnerApi, arn, aws_error};
 use crate::error::AwsErrorClass;
-use crate::reconcile::reason::PAUSED;
-use crate::reconcile::reason::{ACTIVATED, READY};
+use crate::resources::conditions::PAUSED;
+use crate::resources::conditions::{ACTIVATED, READY};
 use crate::resources::{
     ManagementPolicy, OnExpiry, PartnerEventSourceSpec, PartnerEventSourceStatus, SourceState,
 };
