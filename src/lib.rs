@@ -16,7 +16,8 @@
 //! - [`reconcile`]: one pass over a PartnerEventSource — straight-line steps over the partner
 //!   API (`sync`), the pure pieces (status and conditions, reasons, ownership, backoff), and
 //!   the shell that reads the cluster and writes the outcome (`shell`).
-//! - [`cli`]: the flags of every command, and the `import` command.
+//! - [`cli`]: the flags of every command, the `import` command, and the read-only `status`
+//!   command (also the kubectl plugin `kubectl eventbridge`).
 //! - [`runtime`]: the `run` command's wiring — start-up checks, leader election, watches,
 //!   controllers, HTTP endpoints, logs.
 //!
@@ -29,9 +30,9 @@
 //! status in `reconcile::status`, which the shell writes back.
 //!
 //! The public surface is what the binary and the integration tests use: [`resources`],
-//! [`error`], the status writes of [`reconcile::shell`], [`cli::config`] and [`cli::import`],
-//! [`runtime::operator`] and [`runtime::telemetry`], and the CRD YAML below. Everything else
-//! is `pub(crate)`, so rustc reports what nothing uses.
+//! [`error`], the status writes of [`reconcile::shell`], [`cli::config`], [`cli::import`],
+//! [`cli::status`], [`runtime::operator`] and [`runtime::telemetry`], and the CRD YAML below.
+//! Everything else is `pub(crate)`, so rustc reports what nothing uses.
 
 pub(crate) mod accounts;
 pub(crate) mod aws;

@@ -1,10 +1,11 @@
-//! `eventbridge-partner-operator`: `run` (the default), `crd` or `import`.
+//! `eventbridge-partner-operator`: `run` (the default), `crd`, `import` or `status` (also run
+//! as the kubectl plugin `kubectl-eventbridge`, which takes the same arguments).
 
 use std::process::ExitCode;
 
 use clap::Parser;
 use eventbridge_partner_operator::cli::config::{Cli, Command, CrdKind};
-use eventbridge_partner_operator::cli::import;
+use eventbridge_partner_operator::cli::{import, status};
 use eventbridge_partner_operator::runtime::{operator, telemetry};
 use eventbridge_partner_operator::{crd_yaml, partner_account_crd_yaml};
 
@@ -13,6 +14,7 @@ fn main() -> ExitCode {
     match cli.command {
         Some(Command::Crd { kind }) => print_crd(kind),
         Some(Command::Import(args)) => import::main(&args, &cli.run),
+        Some(Command::Status(args)) => status::main(&args, &cli.run),
         None | Some(Command::Run) => {
             telemetry::init(cli.run.log_format);
             let runtime = match tokio::runtime::Builder::new_multi_thread()

@@ -191,6 +191,11 @@ impl Budget {
         self.bucket().rate
     }
 
+    /// The configured rate, the ceiling `rate` returns to once AWS stops throttling.
+    pub fn configured_rate(&self) -> f64 {
+        self.settings.rate
+    }
+
     /// Records how many objects this budget resyncs.
     pub fn set_population(&self, objects: usize) {
         self.bucket().population = objects;

@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::accounts::OwnIdentity;
 use crate::aws::budget::BudgetSettings;
 use crate::cli::import::ImportArgs;
+use crate::cli::status::StatusArgs;
 use crate::reconcile::settings::Settings;
 use crate::resources::DeletionPolicy;
 
@@ -37,6 +38,9 @@ pub enum Command {
     },
     /// Write PartnerEventSource manifests for a partner's existing event sources.
     Import(ImportArgs),
+    /// Explain one PartnerEventSource (or list those that need a person), beside AWS's own
+    /// view; only reads. Also the kubectl plugin `kubectl eventbridge status`.
+    Status(StatusArgs),
 }
 
 /// The kinds the operator defines.

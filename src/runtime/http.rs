@@ -2,7 +2,6 @@
 //! `/readyz` (the replica is doing its job: a standby that passed the start-up checks, or a
 //! leader whose every cache has synced and whose watches work).
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
@@ -17,9 +16,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{Metrics, ObjectCounts};
-use crate::reconcile::status;
-use crate::resources::conditions::{ConditionStatus, READY};
-use crate::resources::{PartnerEventSource, SourceState};
+use crate::resources::{PartnerAccount, PartnerEventSource};
+use crate::runtime::counts::object_counts;
 use crate::runtime::watches::Watches;
 
 /// Where the replica is in its life, as `/readyz` reports it.
@@ -43,6 +41,8 @@ pub struct Health {
     pub metrics: Arc<Metrics>,
     /// The controller's cache, once this replica leads.
     pub store: Arc<RwLock<Option<Store<PartnerEventSource>>>>,
+    /// The PartnerAccount cache, once this replica leads.
+    pub accounts: Arc<RwLock<Option<Store<PartnerAccount>>>>,
     /// What `/readyz` answers from.
     pub phase: Arc<RwLock<Phase>>,
 }
@@ -53,6 +53,7 @@ impl Health {
         Health {
             metrics,
             store: Arc::new(RwLock::new(None)),
+            accounts: Arc::new(RwLock::new(None)),
             phase: Arc::new(RwLock::new(Phase::Starting)),
         }
     }
@@ -73,20 +74,30 @@ impl Health {
         }
     }
 
-    /// Publishes (or withdraws) the controller's cache for the object gauges.
-    pub fn set_store(&self, store: Option<Store<PartnerEventSource>>) {
+    /// Publishes the leader's caches for the object and account gauges, or withdraws them
+    /// (`None`) when it stops leading.
+    pub fn set_caches(&self, caches: Option<(Store<PartnerEventSource>, Store<PartnerAccount>)>) {
+        let (objects, accounts) = caches.unzip();
         // Only ever replaced whole; a poisoned lock still holds a usable value.
-        *self.store.write().unwrap_or_else(|p| p.into_inner()) = store;
+        *self.store.write().unwrap_or_else(|p| p.into_inner()) = objects;
+        *self.accounts.write().unwrap_or_else(|p| p.into_inner()) = accounts;
     }
 
     fn counts(&self) -> ObjectCounts {
-        self.store
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .as_ref()
-            .map(object_counts)
-            .unwrap_or_default()
+        let objects = state(&self.store);
+        let accounts = state(&self.accounts);
+        object_counts(&objects, &accounts, Timestamp::now())
     }
+}
+
+/// What a published cache holds now (nothing before one is published).
+fn state<K>(store: &RwLock<Option<Store<K>>>) -> Vec<Arc<K>>
+where
+    K: kube::Resource + Clone + 'static,
+    K::DynamicType: Eq + std::hash::Hash + Clone,
+{
+    let guard = store.read().unwrap_or_else(|p| p.into_inner());
+    guard.as_ref().map(Store::state).unwrap_or_default()
 }
 
 async fn metrics(State(health): State<Health>) -> impl IntoResponse {
@@ -131,38 +142,4 @@ pub async fn bind(
             .await
     };
     Ok((local, serve))
-}
-
-/// Counts the watched objects by `Ready` status and AWS state, for the object gauges.
-fn object_counts(store: &Store<PartnerEventSource>) -> ObjectCounts {
-    let mut by_ready: HashMap<String, i64> = HashMap::new();
-    let mut by_state: HashMap<String, i64> = HashMap::new();
-    let soon = Timestamp::now() + status::EXPIRY_WARNING;
-    let mut expiring_soon = 0;
-    for obj in store.state() {
-        if let Some(st) = &obj.status
-            && st.state == Some(SourceState::Pending)
-            && st.expiration_time.as_ref().is_some_and(|t| t.0 <= soon)
-        {
-            expiring_soon += 1;
-        }
-        let ready = obj
-            .condition(READY)
-            .map_or(ConditionStatus::Unknown.as_str(), |c| c.status.as_str());
-        *by_ready.entry(ready.to_owned()).or_default() += 1;
-        let state = obj
-            .status
-            .as_ref()
-            .and_then(|s| s.state.as_ref())
-            .map_or("Unknown", |s| s.as_str());
-        *by_state.entry(state.to_owned()).or_default() += 1;
-    }
-    let mut counts = ObjectCounts {
-        by_ready: by_ready.into_iter().collect(),
-        by_state: by_state.into_iter().collect(),
-        expiring_soon,
-    };
-    counts.by_ready.sort();
-    counts.by_state.sort();
-    counts
 }

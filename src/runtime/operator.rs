@@ -206,7 +206,7 @@ async fn run_controller(
     let controller = Controller::for_stream(objects, store.clone())
         .with_config(controller::Config::default().concurrency(args.concurrency))
         .reconcile_on(UnboundedReceiverStream::new(rechecks));
-    health.set_store(Some(store.clone()));
+    health.set_caches(Some((store.clone(), accounts.store.clone())));
     let account_ctx = Arc::new(AccountContext {
         client: client.clone(),
         accounts: accounts.clone(),
@@ -233,7 +233,7 @@ async fn run_controller(
     run_both(controller, ctx, accounts, account_ctx, &stop, timeout).await;
     report_task.abort();
     budget_task.abort();
-    health.set_store(None);
+    health.set_caches(None);
     Ok(())
 }
 
@@ -442,8 +442,9 @@ async fn watch_budgets(ctx: Arc<Context>, budgets: Arc<Budgets>) {
         ctx.objects.retain(&live);
         for (key, budget) in budgets.all() {
             let interval = budget.resync_interval(ctx.settings.resync);
+            let rates = (budget.rate(), budget.configured_rate());
             ctx.metrics
-                .set_budget(&key.account, &key.region, interval, budget.rate());
+                .set_budget(&key.account, &key.region, interval, rates);
             let before = reported.insert(key.clone(), interval);
             let was = before.unwrap_or(ctx.settings.resync);
             if interval.abs_diff(was) > was / 10 {

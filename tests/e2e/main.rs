@@ -22,3 +22,4 @@ mod lifecycle;
 mod operations;
 mod reconcile;
 mod startup;
+mod status;

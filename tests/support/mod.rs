@@ -5,6 +5,7 @@
 pub mod chart;
 pub mod command;
 pub mod controlplane;
+pub mod http;
 pub mod kube_faults;
 pub mod operator;
 pub mod podman;
