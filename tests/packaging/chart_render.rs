@@ -408,7 +408,12 @@ fn optional_parts_are_off_by_default() {
     let everything = Render::new()
         .values(ci_values("everything-on-values.yaml"))
         .docs();
-    for optional in ["ServiceMonitor", "PodDisruptionBudget", "NetworkPolicy"] {
+    for optional in [
+        "ServiceMonitor",
+        "PrometheusRule",
+        "PodDisruptionBudget",
+        "NetworkPolicy",
+    ] {
         assert_eq!(
             count(&defaults, optional),
             0,
@@ -439,6 +444,7 @@ fn optional_parts_are_off_by_default() {
     let monitor = one_of_kind(&everything, "ServiceMonitor");
     assert_eq!(monitor["spec"]["endpoints"][0]["port"], json!("http"));
     assert_eq!(monitor["spec"]["endpoints"][0]["path"], json!("/metrics"));
+    assert_eq!(monitor["spec"]["endpoints"][0]["honorLabels"], json!(true));
     assert_eq!(
         monitor["metadata"]["labels"]["release"],
         json!("prometheus")

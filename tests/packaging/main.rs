@@ -1,6 +1,6 @@
 //! What ships beside the binary, one test binary: the Helm chart (rendering, RBAC), the
-//! kubectl manifest and the CRDs, the Dockerfile and the image, the Argo CD integration, and
-//! upgrades from an earlier release. Each suite is a module named for what it tests
+//! kubectl manifest and the CRDs, the alerts (promtool), the Dockerfile and the image, the
+//! Argo CD integration, and upgrades from an earlier release. Each suite is a module named for what it tests
 //! (`cargo test --test packaging chart_rbac::` runs one).
 //!
 //! `image` and `upgrade` are slow and need what CI builds first (the image, the old tree): CI
@@ -20,6 +20,7 @@ mod support;
 #[path = "../kubeschemas/mod.rs"]
 mod kubeschemas;
 
+mod alerts;
 mod argocd_application;
 mod argocd_health;
 mod chart_rbac;

@@ -22,8 +22,12 @@ pub const CHART: &str = "charts/eventbridge-partner-operator";
 pub const BINARY: &str = "eventbridge-partner-operator";
 /// The Lease the chart names when its values do not.
 pub const DEFAULT_LEASE: &str = "eventbridge-partner-operator";
-/// The ServiceMonitor CRD that `hack/tools.sh` generates (see [`generated_crds`]).
-const SERVICE_MONITOR_CRD: &str = "monitoring.coreos.com_servicemonitors.yaml";
+/// The ServiceMonitor and PrometheusRule CRDs that `hack/tools.sh` generates (see
+/// [`generated_crds`]).
+const MONITORING_CRDS: [&str; 2] = [
+    "monitoring.coreos.com_servicemonitors.yaml",
+    "monitoring.coreos.com_prometheusrules.yaml",
+];
 
 /// The values files under the chart's `ci/` directory that the tests must find there.
 pub const CI_VALUES: [&str; 4] = [
@@ -43,7 +47,8 @@ pub fn ci_values(name: &str) -> PathBuf {
     chart().join("ci").join(name)
 }
 
-/// The dir holding CRDs of other projects that hack/tools.sh generates (ServiceMonitor).
+/// The dir holding CRDs of other projects that hack/tools.sh generates (the Prometheus
+/// Operator's ServiceMonitor and PrometheusRule).
 pub fn generated_crds() -> PathBuf {
     super::tools::bin_dir()
         .parent()
@@ -51,9 +56,11 @@ pub fn generated_crds() -> PathBuf {
         .join("crds")
 }
 
-/// The CRDs the chart's objects need: the operator's and the ServiceMonitor's.
-pub fn chart_crds() -> [PathBuf; 2] {
-    [crd_path(), generated_crds().join(SERVICE_MONITOR_CRD)]
+/// The CRDs the chart's objects need: the operator's, the ServiceMonitor's and the
+/// PrometheusRule's.
+pub fn chart_crds() -> [PathBuf; 3] {
+    let [monitor, rule] = MONITORING_CRDS.map(|file| generated_crds().join(file));
+    [crd_path(), monitor, rule]
 }
 
 /// `helm` (pinned, from `hack/tools.sh`) with its config, cache and data dirs inside the
