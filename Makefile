@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 CARGO ?= cargo
 
-.PHONY: all build test unit e2e lint fmt crds tools controlplane argocd-health demo bench bench-smoke python-deps clean-cache \
+.PHONY: all build test unit e2e lint fmt crds tools controlplane argocd-health demo bench bench-smoke python-deps rules dashboard clean-cache \
 	image image-test upgrade-test fuzz deny chaos
 
 all: build
@@ -66,8 +66,17 @@ unit:
 e2e: controlplane tools
 	$(CARGO) test --test e2e -- --nocapture
 
+## python-deps: boto3 and pytest (the emulator's tests), Grafana's foundation SDK (the dashboard)
 python-deps:
-	python3 -m pip install --quiet --disable-pip-version-check boto3 pytest
+	python3 -m pip install --quiet --disable-pip-version-check boto3 pytest 'grafana-foundation-sdk==1769699998!10.1.0'
+
+## rules: regenerate deploy/prometheus-rules.yaml from the chart's PrometheusRule
+rules: tools
+	hack/render-rules.sh
+
+## dashboard: regenerate the Grafana dashboard (deploy/ and the chart's copy) with Grafana's SDK
+dashboard: python-deps
+	python3 hack/dashboard.py
 
 ## test: everything CI runs (TEST_ARGS: extra libtest args, e.g. --skip NAME)
 test: controlplane tools argocd-health python-deps lint

@@ -1,7 +1,7 @@
-//! End-to-end: no dead queries. Every operator metric an alert rule or the runbook names is
-//! one a running operator exports, scraped live from `/metrics` after it has made AWS calls
-//! for an object of a PartnerAccount; the metric families no alert uses are printed for
-//! information.
+//! End-to-end: no dead queries. Every operator metric an alert rule, a dashboard panel or the
+//! runbook names is one a running operator exports, scraped live from `/metrics` after it has
+//! made AWS calls for an object of a PartnerAccount; the metric families no alert uses, and those no panel
+//! shows, are printed for information.
 
 use crate::support;
 
@@ -19,7 +19,11 @@ use support::repo::read;
 use support::scenario::{CUSTOMER, Scenario, TIMEOUT, unique};
 
 /// Where metric names are used, each file as the repository holds it.
-const USERS: [&str; 2] = ["deploy/prometheus-rules.yaml", "docs/runbook.md"];
+const USERS: [&str; 3] = [
+    "deploy/prometheus-rules.yaml",
+    "deploy/grafana-dashboard.json",
+    "docs/runbook.md",
+];
 
 /// Every operator metric name in `text`.
 fn names_in(text: &str) -> BTreeSet<String> {
@@ -27,6 +31,13 @@ fn names_in(text: &str) -> BTreeSet<String> {
     name.find_iter(text)
         .map(|m| m.as_str().to_owned())
         .collect()
+}
+
+/// Whether sample or family name `name` belongs to `family` (a counter's `_total`, a
+/// histogram's `_bucket`, `_sum` and `_count`).
+fn of_family(name: &str, family: &str) -> bool {
+    name.strip_prefix(family)
+        .is_some_and(|rest| ["", "_total", "_bucket", "_sum", "_count"].contains(&rest))
 }
 
 /// The names a scrape shows: every sample's, and every family's (`# TYPE` lines), so that a
@@ -58,7 +69,7 @@ async fn scrape_until(addr: SocketAddr, wanted: &BTreeSet<String>) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_metric_an_alert_or_the_runbook_names_is_exported() {
+async fn every_metric_an_alert_a_panel_or_the_runbook_names_is_exported() {
     let used: BTreeMap<&str, BTreeSet<String>> = USERS
         .iter()
         .map(|path| (*path, names_in(&read(path))))
@@ -114,24 +125,30 @@ async fn every_metric_an_alert_or_the_runbook_names_is_exported() {
         "metrics named but not exported:\n{}\n--- the scrape:\n{page}",
         dead.join("\n")
     );
-    let alerted = &used[USERS[0]];
     let families: BTreeSet<&String> = exported
         .iter()
         .filter(|name| page.contains(&format!("# TYPE {name} ")))
         .collect();
-    let unshown: Vec<&str> = families
-        .iter()
-        .filter(|family| !alerted.iter().any(|n| n.starts_with(family.as_str())))
-        .map(|f| f.as_str())
-        .collect();
-    println!(
-        "{} metric names used, all exported; families no alert uses: {}",
-        wanted.len(),
-        if unshown.is_empty() {
+    // The reverse lists, for information: families no alert uses, and none a panel shows.
+    let unused_by = |path: &str| -> String {
+        let names = &used[path];
+        let unused: Vec<&str> = families
+            .iter()
+            .filter(|family| !names.iter().any(|n| of_family(n, family)))
+            .map(|f| f.as_str())
+            .collect();
+        if unused.is_empty() {
             "none".to_owned()
         } else {
-            unshown.join(", ")
+            unused.join(", ")
         }
+    };
+    println!(
+        "{} metric names used, all exported; families no alert uses: {}; families no panel \
+         shows: {}",
+        wanted.len(),
+        unused_by(USERS[0]),
+        unused_by(USERS[1]),
     );
 
     s.delete(&s.namespace, "orders").await;
@@ -164,4 +181,14 @@ fn names_are_found_in_queries_and_prose() {
             "eventbridge_partner_operator_reconciles_total"
         ]
     );
+    let family = "eventbridge_partner_operator_objects";
+    assert!(of_family("eventbridge_partner_operator_objects", family));
+    assert!(of_family(
+        "eventbridge_partner_operator_objects_total",
+        family
+    ));
+    assert!(!of_family(
+        "eventbridge_partner_operator_objects_by_reason",
+        family
+    ));
 }

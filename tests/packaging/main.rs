@@ -1,5 +1,5 @@
 //! What ships beside the binary, one test binary: the Helm chart (rendering, RBAC), the
-//! kubectl manifest and the CRDs, the alerts (promtool), the Dockerfile and the image, the
+//! kubectl manifest and the CRDs, the alerts (promtool), the Grafana dashboard, the Dockerfile and the image, the
 //! Argo CD integration, and upgrades from an earlier release. Each suite is a module named for what it tests
 //! (`cargo test --test packaging chart_rbac::` runs one).
 //!
@@ -26,6 +26,7 @@ mod argocd_health;
 mod chart_rbac;
 mod chart_render;
 mod crd;
+mod dashboard;
 mod dockerfile;
 mod image;
 mod manifests;
